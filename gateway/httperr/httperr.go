@@ -1,0 +1,77 @@
+// Package httperr writes the gateway's JSON error bodies. Every error that
+// reaches a browser, whether from routing, auth, a cap or a backend, has the
+// same shape: {"code": "NOT_FOUND", "message": "job not found"}, where code is
+// the gRPC code's name. Messages must hold nothing internal.
+package httperr
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Body is the JSON error body.
+type Body struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Write sends a JSON error with the HTTP status that grpc-gateway maps code to.
+func Write(w http.ResponseWriter, code codes.Code, message string) {
+	WriteStatus(w, runtime.HTTPStatusFromCode(code), code, message)
+}
+
+// WriteStatus sends a JSON error with an explicit HTTP status.
+func WriteStatus(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {
+	b, _ := json.Marshal(Body{Code: code.String(), Message: message}) // cannot fail: two strings
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(httpStatus)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// WriteRetry sends a JSON error with a Retry-After header, for caps.
+func WriteRetry(w http.ResponseWriter, httpStatus int, code codes.Code, message string, after time.Duration) {
+	secs := int(after.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteStatus(w, httpStatus, code, message)
+}
+
+// FromError sends err, a gRPC status error or any other error, as JSON.
+// Errors that are not gRPC statuses become INTERNAL with a generic message,
+// so nothing internal leaks.
+func FromError(w http.ResponseWriter, err error) {
+	s, ok := status.FromError(err)
+	if !ok {
+		Write(w, codes.Internal, "internal error")
+		return
+	}
+	Write(w, s.Code(), Message(s))
+}
+
+// Message returns the message of s that is safe to show a browser: the
+// backend's own message for codes that describe the request, a generic text
+// for codes that describe the server.
+func Message(s *status.Status) string {
+	switch s.Code() {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return "internal error"
+	case codes.Unavailable:
+		return "service unavailable"
+	}
+	if s.Message() == "" {
+		return s.Code().String()
+	}
+	return s.Message()
+}
