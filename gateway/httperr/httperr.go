@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,7 +29,7 @@ func Write(w http.ResponseWriter, code codes.Code, message string) {
 
 // WriteStatus sends a JSON error with an explicit HTTP status.
 func WriteStatus(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {
-	b, _ := json.Marshal(Body{Code: code.String(), Message: message}) // cannot fail: two strings
+	b, _ := json.Marshal(Body{Code: CodeName(code), Message: message}) // cannot fail: two strings
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -58,6 +59,14 @@ func FromError(w http.ResponseWriter, err error) {
 		return
 	}
 	Write(w, s.Code(), Message(s))
+}
+
+// CodeName returns the canonical name of code, such as "NOT_FOUND".
+func CodeName(code codes.Code) string {
+	if name, ok := rpccode.Code_name[int32(code)]; ok {
+		return name
+	}
+	return rpccode.Code_UNKNOWN.String()
 }
 
 // Message returns the message of s that is safe to show a browser: the

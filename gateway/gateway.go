@@ -1,0 +1,309 @@
+// Package gateway serves server-streaming gRPC methods as Server-Sent Events
+// and unary methods as REST/JSON (through grpc-gateway), on one
+// http.Handler. Routes come from protobuf descriptors: every server-streaming
+// method with a google.api.http GET rule is an SSE endpoint at that path,
+// which answers grpc-gateway's NDJSON to clients that do not ask for
+// text/event-stream.
+//
+//	gw, err := gateway.New(gateway.WithHeartbeat(15 * time.Second))
+//	err = gw.Register(ctx, jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0),
+//		conn, jobsv1.RegisterJobServiceHandler)
+//	http.ListenAndServe(addr, gw)
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/mapping"
+	"github.com/ssegate/ssegate/gateway/relay"
+	"github.com/ssegate/ssegate/gateway/resume"
+	"github.com/ssegate/ssegate/gateway/route"
+)
+
+// RESTHandler registers grpc-gateway's generated REST handlers of one
+// service, such as jobsv1.RegisterJobServiceHandler.
+type RESTHandler func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+
+// StreamInfo describes one finished SSE stream.
+type StreamInfo struct {
+	// Route is the matched path template, e.g. "/v1/jobs/{id}/events".
+	Route string
+	// Method is the gRPC method, "/pkg.Service/Method".
+	Method   string
+	Subject  string
+	Result   relay.Result
+	Duration time.Duration
+}
+
+// Gateway is an http.Handler for the REST and SSE routes of the registered
+// services.
+type Gateway struct {
+	cfg     config
+	mux     *runtime.ServeMux
+	streams *streamCounter
+}
+
+// New returns a Gateway with no services registered.
+func New(opts ...Option) (*Gateway, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	muxOpts := append([]runtime.ServeMuxOption{
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	}, cfg.muxOptions...)
+	g := &Gateway{
+		cfg:     cfg,
+		mux:     runtime.NewServeMux(muxOpts...),
+		streams: &streamCounter{open: map[string]int{}},
+	}
+	if cfg.openAPI != nil {
+		doc := cfg.openAPI
+		err := g.mux.HandlePath(http.MethodGet, "/openapi.json", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(doc)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// Register serves the methods of service sd, reached through conn: its
+// server-streaming GET methods as SSE, and, when rest is not nil, every
+// method grpc-gateway's generated handlers serve. SSE routes take precedence
+// over generated handlers for the same path.
+func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, rest RESTHandler) error {
+	if conn == nil {
+		return errors.New("gateway: nil connection")
+	}
+	if rest != nil {
+		if err := rest(ctx, g.mux, conn); err != nil {
+			return fmt.Errorf("gateway: registering REST handlers of %s: %w", sd.FullName(), err)
+		}
+	}
+	routes, err := route.ForService(sd)
+	if errors.Is(err, route.ErrNoRoutes) && rest != nil {
+		return nil // a unary-only service
+	}
+	if err != nil {
+		return err
+	}
+	for _, rt := range routes {
+		mapper, err := mapping.New(rt.Method.Output())
+		if err != nil {
+			return err
+		}
+		for _, tmpl := range rt.Templates {
+			s := &streamRoute{g: g, rt: rt, mapper: mapper, conn: conn, template: tmpl}
+			// Registered after the generated handlers, so this one wins.
+			if err := g.mux.HandlePath(http.MethodGet, tmpl, s.serve); err != nil {
+				return fmt.Errorf("gateway: %s: %w", rt.FullMethod, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves the REST, SSE and OpenAPI routes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// streamRoute serves one SSE path template.
+type streamRoute struct {
+	g        *Gateway
+	rt       *route.Route
+	mapper   *mapping.Mapper
+	conn     *grpc.ClientConn
+	template string
+}
+
+var streamDesc = &grpc.StreamDesc{ServerStreams: true}
+
+func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
+	g := s.g
+	sse := wantsEventStream(r.Header.Get("Accept"))
+	req, err := s.rt.Request(r, pathParams)
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, err.Error())
+		return
+	}
+	lastID, err := resume.FromRequest(r)
+	if err == nil && lastID != "" && s.rt.LastEventIDField != nil {
+		err = resume.Apply(req, s.rt.LastEventIDField, lastID)
+	}
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, strings.TrimPrefix(err.Error(), "resume: "))
+		return
+	}
+
+	principal, signedIn := auth.FromContext(r.Context())
+	if signedIn && !principal.Expiry.IsZero() && !g.cfg.clock.Now().Before(principal.Expiry) {
+		httperr.Write(w, codes.Unauthenticated, "session expired")
+		return
+	}
+	if signedIn && g.cfg.perPrincipal > 0 {
+		if !g.streams.acquire(principal.Subject, g.cfg.perPrincipal) {
+			httperr.WriteRetry(w, http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams", 5*time.Second)
+			return
+		}
+		defer g.streams.release(principal.Subject)
+	}
+
+	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, err.Error())
+		return
+	}
+	if lastID != "" && s.rt.LastEventIDField == nil {
+		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, lastID)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the upstream call whenever this handler returns
+
+	stream := s.open(ctx, req)
+	if !sse {
+		s.serveNDJSON(ctx, w, r, stream)
+		return
+	}
+	start := g.cfg.clock.Now()
+	retry := s.rt.Retry
+	if retry == 0 {
+		retry = g.cfg.retry
+	}
+	res := relay.Serve(ctx, w, stream, relay.Config{
+		Mapper:       s.mapper,
+		NewMessage:   s.rt.NewResponse,
+		Retry:        retry,
+		Heartbeat:    g.cfg.heartbeat,
+		HeaderWait:   g.cfg.headerWait,
+		WriteTimeout: g.cfg.writeTimeout,
+		Expiry:       principal.Expiry,
+		Queue:        g.cfg.queue,
+		Clock:        g.cfg.clock,
+		Logger:       g.cfg.logger,
+	})
+	if g.cfg.streamObserver != nil {
+		g.cfg.streamObserver(StreamInfo{
+			Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject,
+			Result: res, Duration: g.cfg.clock.Since(start),
+		})
+	}
+}
+
+// open starts the upstream call. A failure to start becomes a stream that
+// fails with that error, so every path ends in the same place.
+func (s *streamRoute) open(ctx context.Context, req any) grpc.ClientStream {
+	stream, err := s.conn.NewStream(ctx, streamDesc, s.rt.FullMethod)
+	if err != nil {
+		return failedStream{err: err}
+	}
+	// An io.EOF from SendMsg means the stream already ended; RecvMsg then
+	// tells how, so only other errors are kept.
+	if err := stream.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
+		return failedStream{err: err}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return failedStream{err: err}
+	}
+	return stream
+}
+
+// serveNDJSON answers with grpc-gateway's own streaming JSON, as its
+// generated handler for this method would.
+func (s *streamRoute) serveNDJSON(ctx context.Context, w http.ResponseWriter, r *http.Request, stream grpc.ClientStream) {
+	mux := s.g.mux
+	_, outbound := runtime.MarshalerForRequest(mux, r)
+	header, err := stream.Header()
+	if err != nil {
+		runtime.HTTPError(ctx, mux, outbound, w, r, err)
+		return
+	}
+	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header})
+	runtime.ForwardResponseStream(ctx, mux, outbound, w, r, func() (proto.Message, error) {
+		msg := s.rt.NewResponse()
+		if err := stream.RecvMsg(msg); err != nil {
+			return nil, err
+		}
+		return msg, nil
+	}, mux.GetForwardResponseOptions()...)
+}
+
+// failedStream is a stream that could not be started.
+type failedStream struct {
+	grpc.ClientStream
+	err error
+}
+
+func (f failedStream) Header() (metadata.MD, error) { return nil, nil }
+func (f failedStream) RecvMsg(any) error            { return f.err }
+
+// streamCounter counts open streams per principal.
+type streamCounter struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func (c *streamCounter) acquire(subject string, limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[subject] >= limit {
+		return false
+	}
+	c.open[subject]++
+	return true
+}
+
+func (c *streamCounter) release(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[subject] <= 1 {
+		delete(c.open, subject)
+		return
+	}
+	c.open[subject]--
+}
+
+// errorHandler writes every REST error in the gateway's JSON shape.
+func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	var he *runtime.HTTPStatusError
+	if errors.As(err, &he) {
+		st := status.Convert(he.Err)
+		httperr.WriteStatus(w, he.HTTPStatus, st.Code(), httperr.Message(st))
+		return
+	}
+	httperr.FromError(w, err)
+}
+
+func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {
+	switch httpStatus {
+	case http.StatusNotFound:
+		httperr.WriteStatus(w, httpStatus, codes.NotFound, "no such route")
+	case http.StatusMethodNotAllowed:
+		httperr.WriteStatus(w, httpStatus, codes.Unimplemented, "method not allowed")
+	case http.StatusBadRequest:
+		httperr.WriteStatus(w, httpStatus, codes.InvalidArgument, "bad request")
+	default:
+		httperr.WriteStatus(w, httpStatus, codes.Internal, "routing error")
+	}
+}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jonboulle/clockwork"
+)
+
+// Option configures a Gateway.
+type Option func(*config) error
+
+type config struct {
+	heartbeat      time.Duration
+	retry          time.Duration
+	headerWait     time.Duration
+	writeTimeout   time.Duration
+	queue          int
+	perPrincipal   int
+	clock          clockwork.Clock
+	logger         *slog.Logger
+	muxOptions     []runtime.ServeMuxOption
+	openAPI        []byte
+	streamObserver StreamObserver
+}
+
+func defaultConfig() config {
+	return config{
+		heartbeat:    15 * time.Second,
+		retry:        3 * time.Second,
+		headerWait:   300 * time.Millisecond,
+		writeTimeout: 10 * time.Second,
+		queue:        64,
+		clock:        clockwork.NewRealClock(),
+		logger:       slog.New(slog.DiscardHandler),
+	}
+}
+
+var errNonPositive = errors.New("gateway: duration must be positive")
+
+// WithHeartbeat sets the idle time after which a stream gets a comment line,
+// so proxies and load balancers do not cut it. Default 15 s.
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errNonPositive
+		}
+		c.heartbeat = d
+		return nil
+	}
+}
+
+// WithRetry sets the reconnection delay sent as retry: with the first event
+// of methods whose options do not set one. Default 3 s.
+func WithRetry(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errNonPositive
+		}
+		c.retry = d
+		return nil
+	}
+}
+
+// WithHeaderWait bounds how long a new stream waits for the backend's
+// response headers before committing 200. Within it, a backend that ends at
+// once can still choose the status (204, or an error). Default 300 ms.
+func WithHeaderWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errNonPositive
+		}
+		c.headerWait = d
+		return nil
+	}
+}
+
+// WithWriteTimeout sets the deadline of each write to a stream's client; a
+// client that does not take an event within it is evicted and its upstream
+// cancelled. Zero disables it. Default 10 s.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errNonPositive
+		}
+		c.writeTimeout = d
+		return nil
+	}
+}
+
+// WithQueue bounds the messages received from a backend and not yet written
+// to the client, per stream. Default 64.
+func WithQueue(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("gateway: queue must be positive")
+		}
+		c.queue = n
+		return nil
+	}
+}
+
+// WithMaxStreamsPerPrincipal caps the concurrent streams of one signed-in
+// user; over it a new stream gets 429. Zero, the default, means no cap.
+func WithMaxStreamsPerPrincipal(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return errors.New("gateway: stream cap must not be negative")
+		}
+		c.perPrincipal = n
+		return nil
+	}
+}
+
+// WithClock replaces the clock behind heartbeats, header waits and session
+// expiry; tests use a fake one.
+func WithClock(clock clockwork.Clock) Option {
+	return func(c *config) error {
+		if clock == nil {
+			return errors.New("gateway: nil clock")
+		}
+		c.clock = clock
+		return nil
+	}
+}
+
+// WithLogger sets the logger; by default nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("gateway: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithServeMuxOptions adds options to the grpc-gateway ServeMux that serves
+// the REST routes, for example header matchers and metadata annotators.
+// They apply to the SSE routes as well where they concern the upstream call.
+func WithServeMuxOptions(opts ...runtime.ServeMuxOption) Option {
+	return func(c *config) error {
+		c.muxOptions = append(c.muxOptions, opts...)
+		return nil
+	}
+}
+
+// WithOpenAPI serves doc, an OpenAPI document in JSON, at /openapi.json.
+func WithOpenAPI(doc []byte) Option {
+	return func(c *config) error {
+		c.openAPI = doc
+		return nil
+	}
+}
+
+// StreamObserver is told about each SSE stream when it ends, for metrics
+// and logs.
+type StreamObserver func(info StreamInfo)
+
+// WithStreamObserver sets a function called once per finished SSE stream.
+func WithStreamObserver(fn StreamObserver) Option {
+	return func(c *config) error {
+		c.streamObserver = fn
+		return nil
+	}
+}

@@ -1,0 +1,423 @@
+// Package relay pumps one upstream gRPC server stream into one SSE response.
+//
+// The handler goroutine is the only writer: a receive goroutine reads
+// messages from the backend into a bounded channel, and the writer selects
+// on that channel, the heartbeat timer, the session expiry and the client's
+// context. A client that goes away cancels the upstream stream through the
+// context the caller derived it from.
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/mapping"
+	"github.com/ssegate/ssegate/gateway/sse"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultHeartbeat  = 15 * time.Second
+	DefaultHeaderWait = 300 * time.Millisecond
+	DefaultQueue      = 64
+	// flushSize bounds how many bytes of queued events go out in one write.
+	flushSize = 32 << 10
+)
+
+// Stream is the part of a grpc.ClientStream the pump reads.
+type Stream interface {
+	Header() (metadata.MD, error)
+	RecvMsg(m any) error
+}
+
+// Config holds everything one pump needs besides the stream.
+type Config struct {
+	// Mapper turns messages into events.
+	Mapper *mapping.Mapper
+	// NewMessage returns an empty response message to receive into.
+	NewMessage func() proto.Message
+	// Retry is sent as retry: with the first event; zero sends none.
+	Retry time.Duration
+	// Heartbeat is the idle time after which a comment is sent.
+	Heartbeat time.Duration
+	// HeaderWait bounds the wait for the backend's response headers before
+	// the 200 is committed anyway.
+	HeaderWait time.Duration
+	// WriteTimeout is the deadline of each write to the client; a client
+	// that does not take an event within it is evicted. Zero: none.
+	WriteTimeout time.Duration
+	// Expiry ends the stream with an UNAUTHENTICATED error event; the zero
+	// time means never.
+	Expiry time.Time
+	// Queue bounds the messages received but not yet written.
+	Queue int
+	// Clock drives the heartbeat, header wait and expiry timers.
+	Clock clockwork.Clock
+	// Logger receives backend faults; nil discards.
+	Logger *slog.Logger
+}
+
+// Outcome tells how a stream ended.
+type Outcome int
+
+// Outcomes of Serve.
+const (
+	// NoContent: the stream had already ended; 204 was sent.
+	NoContent Outcome = iota
+	// Refused: an error before the first event was sent as HTTP status.
+	Refused
+	// Ended: the backend ended cleanly; a final end event was sent.
+	Ended
+	// Failed: a permanent error; a final error event was sent.
+	Failed
+	// Interrupted: a transient failure; closed without a final event so
+	// the client reconnects.
+	Interrupted
+	// Expired: the session expired; an UNAUTHENTICATED error event was sent.
+	Expired
+	// ClientGone: the client went away or could not be written to.
+	ClientGone
+)
+
+var outcomeNames = [...]string{"no_content", "refused", "ended", "failed", "interrupted", "expired", "client_gone"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Result summarises a served stream.
+type Result struct {
+	Outcome Outcome
+	// Code is the gRPC code the stream ended with.
+	Code   codes.Code
+	Events int
+	Bytes  int
+	// Heartbeats counts comment lines sent while idle.
+	Heartbeats int
+}
+
+// Transient reports whether a stream that failed with code should be
+// resumed by the client rather than ended for good.
+func Transient(code codes.Code) bool {
+	switch code {
+	case codes.Unavailable, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+type received struct {
+	msg proto.Message
+	err error
+}
+
+type pump struct {
+	cfg    Config
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	res    Result
+	buf    []byte
+	ev     sse.Event
+	first  bool
+	logger *slog.Logger
+}
+
+// Serve relays stream to w until the stream ends, the client leaves or the
+// session expires. ctx must be the context the stream was opened with, so
+// that returning (the caller cancels it) ends the upstream call.
+func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config) Result {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.HeaderWait <= 0 {
+		cfg.HeaderWait = DefaultHeaderWait
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	p := &pump{cfg: cfg, w: w, rc: http.NewResponseController(w), first: true, logger: cfg.Logger}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	var pending *received
+	switch md, err := p.awaitHeader(ctx, stream); {
+	case err != nil:
+		return p.res // client gone, or the outcome was already answered
+	case md == nil:
+		// The backend ended the stream without headers (trailers only):
+		// nothing was sent, so the HTTP status can still say how it ended.
+		msg := cfg.NewMessage()
+		err := stream.RecvMsg(msg)
+		if err == nil {
+			pending = &received{msg: msg}
+			break
+		}
+		if p.refuse(err) {
+			return p.res
+		}
+		pending = &received{err: err}
+	}
+	if !p.commit() {
+		return p.res
+	}
+	return p.loop(ctx, stream, pending)
+}
+
+var errAnswered = errors.New("relay: answered")
+
+// awaitHeader waits a bounded time for the backend's response headers. It
+// returns nil metadata when the stream ended without them, and a non-nil
+// placeholder when the wait ran out, so the caller commits the 200 and keeps
+// reading: no message is lost.
+func (p *pump) awaitHeader(ctx context.Context, stream Stream) (metadata.MD, error) {
+	type header struct {
+		md  metadata.MD
+		err error
+	}
+	got := make(chan header, 1) // buffered: the goroutine never blocks
+	go func() {
+		md, err := stream.Header()
+		got <- header{md, err}
+	}()
+	timer := p.cfg.Clock.NewTimer(p.cfg.HeaderWait)
+	defer timer.Stop()
+	select {
+	case h := <-got:
+		if h.err != nil {
+			// Header fails only when the stream broke before any header:
+			// the status comes from RecvMsg, as for a trailers-only end.
+			return nil, nil
+		}
+		return h.md, nil
+	case <-timer.Chan():
+		return metadata.MD{}, nil
+	case <-ctx.Done():
+		p.res.Outcome = ClientGone
+		p.res.Code = codes.Canceled
+		return nil, errAnswered
+	}
+}
+
+// refuse answers an end or error that came before the 200 was committed.
+// It reports false for a transient error, which the caller sends as an
+// open-then-closed stream so that EventSource reconnects instead of giving
+// up, as it would on a non-200 status.
+func (p *pump) refuse(err error) bool {
+	if errors.Is(err, io.EOF) {
+		p.res.Outcome, p.res.Code = NoContent, codes.OK
+		p.w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	st := status.Convert(err)
+	p.res.Code = st.Code()
+	if Transient(st.Code()) || st.Code() == codes.Canceled {
+		return false
+	}
+	p.res.Outcome = Refused
+	p.logFault(st)
+	httperr.Write(p.w, st.Code(), httperr.Message(st))
+	return true
+}
+
+// commit sends the SSE headers and a first comment at once, so clients and
+// proxies see a live stream before the first event.
+func (p *pump) commit() bool {
+	h := p.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	p.w.WriteHeader(http.StatusOK)
+	p.buf = sse.AppendComment(p.buf[:0], "ok")
+	return p.write()
+}
+
+func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Result {
+	msgs := make(chan received, p.cfg.Queue)
+	if pending != nil {
+		msgs <- *pending
+	}
+	if pending == nil || pending.err == nil {
+		go receive(ctx, stream, p.cfg.NewMessage, msgs)
+	}
+
+	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	var expired <-chan time.Time
+	if !p.cfg.Expiry.IsZero() {
+		t := p.cfg.Clock.NewTimer(p.cfg.Clock.Until(p.cfg.Expiry))
+		defer t.Stop()
+		expired = t.Chan()
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			p.res.Outcome, p.res.Code = ClientGone, codes.Canceled
+			return p.res
+		case <-heartbeat.Chan():
+			p.buf = sse.AppendComment(p.buf[:0], "")
+			if !p.write() {
+				return p.res
+			}
+			p.res.Heartbeats++
+			heartbeat.Reset(p.cfg.Heartbeat)
+		case <-expired:
+			p.buf = p.appendError(p.buf[:0], codes.Unauthenticated, "session expired")
+			p.res.Outcome, p.res.Code = Expired, codes.Unauthenticated
+			p.write()
+			return p.res
+		case r := <-msgs:
+			done := p.batch(r, msgs)
+			if !p.write() || done {
+				return p.res
+			}
+			heartbeat.Reset(p.cfg.Heartbeat)
+		}
+	}
+}
+
+// receive reads messages until the stream ends; it stops early when ctx is
+// done, so it never outlives the request.
+func receive(ctx context.Context, stream Stream, newMsg func() proto.Message, out chan<- received) {
+	for {
+		msg := newMsg()
+		err := stream.RecvMsg(msg)
+		select {
+		case out <- received{msg: msg, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// batch encodes r and whatever else is already queued, up to flushSize,
+// into p.buf. It reports whether the stream has ended.
+func (p *pump) batch(r received, msgs <-chan received) bool {
+	p.buf = p.buf[:0]
+	for {
+		if r.err != nil {
+			p.finish(r.err)
+			return true
+		}
+		if !p.appendEvent(r.msg) {
+			return true
+		}
+		if len(p.buf) >= flushSize {
+			return false
+		}
+		select {
+		case r = <-msgs:
+		default:
+			return false
+		}
+	}
+}
+
+func (p *pump) appendEvent(msg proto.Message) bool {
+	ev := &p.ev
+	if err := p.cfg.Mapper.Map(msg, ev); err != nil {
+		return p.badEvent(err)
+	}
+	ev.Retry = 0
+	if p.first {
+		ev.Retry = p.cfg.Retry
+	}
+	buf, err := sse.AppendEvent(p.buf, ev)
+	if err != nil {
+		return p.badEvent(err)
+	}
+	p.buf, p.first = buf, false
+	p.res.Events++
+	return true
+}
+
+// badEvent ends a stream whose backend sent a message that cannot be an
+// event (say, an id with a line break): a permanent backend fault.
+func (p *pump) badEvent(err error) bool {
+	p.logger.Error("backend message cannot be sent as an event", "err", err)
+	p.buf = p.appendError(p.buf, codes.Internal, "internal error")
+	p.res.Outcome, p.res.Code = Failed, codes.Internal
+	return false
+}
+
+// finish appends the end of a stream: an end event for a clean end, an
+// error event for a permanent error, nothing for a transient failure.
+func (p *pump) finish(err error) {
+	if errors.Is(err, io.EOF) {
+		p.ev = sse.Event{Name: "end", Data: append(p.ev.Data[:0], "{}"...)}
+		p.buf, _ = sse.AppendEvent(p.buf, &p.ev)
+		p.res.Outcome, p.res.Code = Ended, codes.OK
+		return
+	}
+	st := status.Convert(err)
+	p.res.Code = st.Code()
+	if Transient(st.Code()) || st.Code() == codes.Canceled {
+		p.res.Outcome = Interrupted
+		return
+	}
+	p.logFault(st)
+	p.buf = p.appendError(p.buf, st.Code(), httperr.Message(st))
+	p.res.Outcome = Failed
+}
+
+func (p *pump) appendError(buf []byte, code codes.Code, message string) []byte {
+	data, _ := json.Marshal(httperr.Body{Code: httperr.CodeName(code), Message: message})
+	buf, _ = sse.AppendEvent(buf, &sse.Event{Name: "error", Data: data})
+	return buf
+}
+
+func (p *pump) logFault(st *status.Status) {
+	switch st.Code() {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		p.logger.Error("backend stream failed", "code", st.Code().String(), "message", st.Message())
+	}
+}
+
+// write sends p.buf and flushes it. A write that fails or misses its
+// deadline means the client is gone or too slow: the stream ends.
+func (p *pump) write() bool {
+	if len(p.buf) == 0 {
+		return true
+	}
+	if p.cfg.WriteTimeout > 0 {
+		// The deadline is on the real connection, so it uses real time.
+		_ = p.rc.SetWriteDeadline(time.Now().Add(p.cfg.WriteTimeout))
+	}
+	n, err := p.w.Write(p.buf)
+	p.res.Bytes += n
+	if err == nil {
+		err = p.rc.Flush()
+	}
+	if p.cfg.WriteTimeout > 0 && err == nil {
+		// Clear it: HTTP/2 resets a stream whose deadline passes even while
+		// no write is pending, which would cut a healthy idle stream.
+		_ = p.rc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		p.res.Outcome, p.res.Code = ClientGone, codes.Canceled
+		return false
+	}
+	return true
+}

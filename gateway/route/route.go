@@ -1,0 +1,164 @@
+// Package route turns protobuf service descriptors into the gateway's SSE
+// routes: one per server-streaming method with a google.api.http GET rule
+// (or an ssegate.v1.stream path), each knowing how to build its request
+// message from an HTTP request the way grpc-gateway does.
+package route
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/ssegate/ssegate/gateway/resume"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
+)
+
+// ErrNoRoutes is returned for a service without any server-streaming method
+// that can be served as SSE.
+var ErrNoRoutes = errors.New("route: service has no server-streaming GET method")
+
+// Route is one SSE endpoint.
+type Route struct {
+	// Method is the gRPC method served.
+	Method protoreflect.MethodDescriptor
+	// FullMethod is the method's gRPC path, "/pkg.Service/Method".
+	FullMethod string
+	// Templates are the HTTP path templates the method is served at, for
+	// example "/v1/jobs/{id}/events" (the rule and its additional bindings).
+	Templates []string
+	// Retry is the method's reconnection delay from its options; zero means
+	// the gateway default.
+	Retry time.Duration
+	// LastEventIDField is the request field that receives Last-Event-ID, or
+	// nil when Last-Event-ID travels as metadata.
+	LastEventIDField protoreflect.FieldDescriptor
+
+	request  protoreflect.MessageType
+	response protoreflect.MessageType
+}
+
+// ForService returns the routes of every server-streaming method of sd that
+// has a GET rule or an ssegate.v1.stream path.
+func ForService(sd protoreflect.ServiceDescriptor) ([]*Route, error) {
+	var routes []*Route
+	methods := sd.Methods()
+	for i := range methods.Len() {
+		md := methods.Get(i)
+		if !md.IsStreamingServer() || md.IsStreamingClient() {
+			continue
+		}
+		r, err := forMethod(md)
+		if err != nil {
+			return nil, fmt.Errorf("route: %s: %w", md.FullName(), err)
+		}
+		if r != nil {
+			routes = append(routes, r)
+		}
+	}
+	if len(routes) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoRoutes, sd.FullName())
+	}
+	return routes, nil
+}
+
+func forMethod(md protoreflect.MethodDescriptor) (*Route, error) {
+	opts, _ := proto.GetExtension(md.Options(), ssegatev1.E_Stream).(*ssegatev1.StreamOptions)
+	templates := getTemplates(md)
+	if len(templates) == 0 && opts.GetPath() != "" {
+		templates = []string{opts.GetPath()}
+	}
+	if len(templates) == 0 {
+		return nil, nil
+	}
+	r := &Route{
+		Method:     md,
+		FullMethod: fmt.Sprintf("/%s/%s", md.Parent().FullName(), md.Name()),
+		Templates:  templates,
+		Retry:      time.Duration(opts.GetRetryMs()) * time.Millisecond,
+		request:    messageType(md.Input()),
+		response:   messageType(md.Output()),
+	}
+	fields := md.Input().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		fo, _ := proto.GetExtension(fd.Options(), ssegatev1.E_Field).(*ssegatev1.FieldOptions)
+		if !fo.GetLastEventId() {
+			continue
+		}
+		if r.LastEventIDField != nil {
+			return nil, errors.New("more than one last_event_id field")
+		}
+		if fd.IsList() || fd.IsMap() || fd.Message() != nil {
+			return nil, fmt.Errorf("last_event_id field %s must be a scalar", fd.Name())
+		}
+		r.LastEventIDField = fd
+	}
+	return r, nil
+}
+
+// getTemplates returns the GET paths of md's google.api.http rule and its
+// additional bindings.
+func getTemplates(md protoreflect.MethodDescriptor) []string {
+	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+	if rule == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+		if p := r.GetGet(); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// messageType prefers the generated Go type, registered when the generated
+// package is linked in, and falls back to a dynamic message.
+func messageType(d protoreflect.MessageDescriptor) protoreflect.MessageType {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(d.FullName()); err == nil {
+		return mt
+	}
+	return dynamicpb.NewMessageType(d)
+}
+
+// NewResponse returns an empty response message.
+func (r *Route) NewResponse() proto.Message { return r.response.New().Interface() }
+
+// Request builds the request message from the path parameters and the query
+// string, with grpc-gateway's own helpers so that binding is exactly the one
+// of its generated handlers: path parameters first, then every query
+// parameter that does not name a path-bound field. The query parameter
+// lastEventId is the gateway's own and is not bound.
+func (r *Route) Request(req *http.Request, pathParams map[string]string) (proto.Message, error) {
+	msg := r.request.New().Interface()
+	var bound [][]string
+	for name, value := range pathParams {
+		if err := runtime.PopulateFieldFromPath(msg, name, value); err != nil {
+			return nil, fmt.Errorf("path parameter %q: %w", name, err)
+		}
+		bound = append(bound, strings.Split(name, "."))
+	}
+	query := req.URL.Query()
+	query.Del(LastEventIDParam)
+	if len(query) > 0 {
+		filter := utilities.NewDoubleArray(bound)
+		if err := runtime.PopulateQueryParameters(msg, query, filter); err != nil {
+			return nil, err
+		}
+	}
+	return msg, nil
+}
+
+// LastEventIDParam is the query parameter that carries a Last-Event-ID on a
+// first connect, for clients that cannot set the header.
+const LastEventIDParam = resume.Param
