@@ -21,9 +21,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ssegate/ssegate/gateway"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
-	"github.com/ssegate/ssegate/gateway"
 )
 
 func TestMain(m *testing.M) {

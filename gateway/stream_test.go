@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/ssegate/ssegate/gateway"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
-	"github.com/ssegate/ssegate/gateway"
 )
 
 func TestStreamExactBytesAndHeaders(t *testing.T) {
@@ -154,7 +154,7 @@ func TestHeartbeatWithInjectedClock(t *testing.T) {
 	send <- progress(1, 1)
 	send <- progress(2, 2)
 	u.mustNext(t)
-	u.mustNext(t) // the timer restarted after event 1 before event 2 was taken
+	u.mustNext(t)                   // the timer restarted after event 1 before event 2 was taken
 	clock.Advance(10 * time.Second) // 10 s after the events: no heartbeat due
 	close(send)
 	got := u.rest(t)
