@@ -72,6 +72,8 @@ func New(opts ...Option) (*Gateway, error) {
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	}, cfg.muxOptions...)
+	// Last, so that no option can undo it.
+	muxOpts = append(muxOpts, runtime.WithIncomingHeaderMatcher(incomingHeader))
 	g := &Gateway{
 		cfg:     cfg,
 		mux:     runtime.NewServeMux(muxOpts...),
@@ -126,8 +128,15 @@ func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescripto
 	return nil
 }
 
-// ServeHTTP serves the REST, SSE and OpenAPI routes.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the REST, SSE and OpenAPI routes. Credentials the
+// browser sent are dropped first: authentication happens in front of the
+// gateway (see package auth), and grpc-gateway would otherwise pass an
+// Authorization header on to backends whatever its header matcher says.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Header.Del("Authorization")
+	r.Header.Del("Cookie")
+	g.mux.ServeHTTP(w, r)
+}
 
 // streamRoute serves one SSE path template.
 type streamRoute struct {
@@ -282,6 +291,22 @@ func (c *streamCounter) release(subject string) {
 		return
 	}
 	c.open[subject]--
+}
+
+// incomingHeader is grpc-gateway's default header forwarding less every
+// header that carries credentials or could spoof an identity: the raw
+// Cookie and Authorization never reach a backend, and identity metadata is
+// set by the gateway alone.
+func incomingHeader(key string) (string, bool) {
+	md, ok := runtime.DefaultHeaderMatcher(key)
+	if !ok {
+		return "", false
+	}
+	switch k := strings.TrimPrefix(strings.ToLower(md), runtime.MetadataPrefix); {
+	case k == "authorization", k == "cookie", strings.HasPrefix(k, "x-ssegate-"):
+		return "", false
+	}
+	return md, true
 }
 
 // errorHandler writes every REST error in the gateway's JSON shape.

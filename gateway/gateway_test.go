@@ -209,3 +209,9 @@ func progress(id uint64, done uint32) *jobsv1.WatchJobResponse {
 func logLine(id uint64, text string) *jobsv1.WatchJobResponse {
 	return &jobsv1.WatchJobResponse{Id: id, Event: &jobsv1.WatchJobResponse_Log{Log: text}}
 }
+
+func (b *backend) callCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
+}

@@ -1,0 +1,155 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ssegate/ssegate/gateway"
+	"github.com/ssegate/ssegate/gateway/auth"
+	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
+)
+
+// signedIn stands in for the auth middleware: it puts a principal in the
+// request context, as the middleware does after verifying the cookie.
+func signedIn(p auth.Principal) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		})
+	}
+}
+
+// idle is a backend stream that sends headers and waits for the client.
+func idle(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+	_ = grpc.SendHeader(s.Context(), metadata.MD{})
+	<-s.Context().Done()
+	return nil
+}
+
+func TestPerPrincipalStreamCap(t *testing.T) {
+	t.Parallel()
+	b := &backend{watch: idle}
+	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "t"}),
+		gateway.WithMaxStreamsPerPrincipal(2))
+	url := srv.URL + "/v1/jobs/j1/events"
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	_, u1 := stream(t, ctx1, url, nil)
+	u1.mustNext(t)
+	_, u2 := stream(t, t.Context(), url, nil)
+	u2.mustNext(t)
+
+	resp, _ := stream(t, t.Context(), url, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third stream: status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var body struct{ Code, Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Code != "RESOURCE_EXHAUSTED" {
+		t.Fatalf("body %+v %v", body, err)
+	}
+	if calls := b.callCount(); calls != 2 {
+		t.Fatalf("backend saw %d streams, want 2: the refused one must not reach it", calls)
+	}
+
+	cancel1() // closing one stream frees a place
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, u := stream(t, t.Context(), url, nil)
+		if resp.StatusCode == http.StatusOK {
+			u.mustNext(t)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d after a stream closed", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSessionExpiryMidStream(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClock()
+	cancelled := make(chan struct{})
+	b := &backend{watch: func(req *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		_ = s.Send(progress(1, 1))
+		<-s.Context().Done()
+		close(cancelled)
+		return nil
+	}}
+	p := auth.Principal{Subject: "demo", Token: "t", Expiry: clock.Now().Add(time.Minute)}
+	srv := startGateway(t, startBackend(t, b), signedIn(p), gateway.WithClock(clock), gateway.WithHeartbeat(time.Hour))
+	_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	u.mustNext(t)
+	u.mustNext(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 2); err != nil { // heartbeat and expiry timers
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	got := u.rest(t)
+	want := []string{"event: error\ndata: {\"code\":\"UNAUTHENTICATED\",\"message\":\"session expired\"}\n\n"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	select {
+	case <-cancelled:
+	case <-ctx.Done():
+		t.Fatal("upstream not cancelled at expiry")
+	}
+
+	// A reconnect with the expired session is refused before any upstream call.
+	calls := b.callCount()
+	resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	if resp.StatusCode != http.StatusUnauthorized || b.callCount() != calls {
+		t.Fatalf("reconnect: status %d, backend calls %d -> %d", resp.StatusCode, calls, b.callCount())
+	}
+}
+
+// The verified identity reaches the backend as metadata (set by the
+// ServeMux annotator the auth package installs); Last-Event-ID without a
+// marked field would travel as metadata too.
+func TestUpstreamMetadata(t *testing.T) {
+	t.Parallel()
+	b := &backend{watch: func(*jobsv1.WatchJobRequest, jobsv1.JobService_WatchJobServer) error { return nil }}
+	annotate := func(ctx context.Context, _ *http.Request) metadata.MD {
+		if p, ok := auth.FromContext(ctx); ok {
+			return p.Metadata()
+		}
+		return nil
+	}
+	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "tok"}),
+		gateway.WithServeMuxOptions(runtimeWithMetadata(annotate)))
+	h := http.Header{
+		"Cookie":                        {"ssegate_session=secret"},
+		"Authorization":                 {"Bearer spoofed"},
+		"X-Ssegate-Token":               {"spoofed"},
+		"Grpc-Metadata-X-Ssegate-Token": {"spoofed"},
+		"Grpc-Metadata-Authorization":   {"spoofed"},
+		"Grpc-Metadata-Trace":           {"kept"},
+	}
+	resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", h)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	md := b.lastMetadata()
+	if got := md.Get(auth.MetadataToken); len(got) != 1 || got[0] != "tok" {
+		t.Errorf("token metadata %q", got)
+	}
+	for k, v := range md {
+		if strings.Contains(k, "cookie") || strings.Contains(k, "authorization") || strings.Contains(strings.Join(v, ","), "spoofed") {
+			t.Errorf("credential or spoofed identity forwarded as metadata %q: %q", k, v)
+		}
+	}
+	if got := md.Get("trace"); len(got) != 1 || got[0] != "kept" {
+		t.Errorf("ordinary Grpc-Metadata header not forwarded: %q", got)
+	}
+}
