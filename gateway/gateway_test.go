@@ -79,7 +79,9 @@ func (b *backend) lastMetadata() metadata.MD {
 }
 
 // startBackend serves b on 127.0.0.1 and returns a client connection to it.
-func startBackend(t *testing.T, b *backend) *grpc.ClientConn {
+func startBackend(t *testing.T, b *backend) *grpc.ClientConn { return startBackendB(t, b) }
+
+func startBackendB(t testing.TB, b *backend) *grpc.ClientConn {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +104,7 @@ func startBackend(t *testing.T, b *backend) *grpc.ClientConn {
 
 // startGateway serves the jobs and logs services of conn through a gateway
 // on an httptest server.
-func startGateway(t *testing.T, conn *grpc.ClientConn, wrap func(http.Handler) http.Handler, opts ...gateway.Option) *httptest.Server {
+func startGateway(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) http.Handler, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
 	gw, err := gateway.New(opts...)
 	if err != nil {
