@@ -1,0 +1,313 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ssegate/ssegate/gateway/httperr"
+)
+
+// DefaultCookieName is the session cookie's name unless WithCookieName says
+// otherwise. Under TLS, "__Host-ssegate_session" is stronger: browsers then
+// refuse the cookie from sibling subdomains and over plain HTTP.
+const DefaultCookieName = "ssegate_session"
+
+// CORS answers given to a listed origin's preflight request.
+const (
+	corsAllowMethods = "GET, POST, PUT, PATCH, DELETE"
+	corsAllowHeaders = "Last-Event-ID, Content-Type"
+	corsMaxAge       = 10 * time.Minute
+)
+
+// Messages of the 401 answers: a browser learns only whether to sign in
+// again, never what was wrong with its cookie.
+const (
+	msgSignIn  = "sign in required"
+	msgExpired = "session expired"
+	msgOrigin  = "origin not allowed"
+)
+
+// DefaultPublicRoutes lists the routes served without a session: signing in
+// and out, the page, the API docs and the health checks. Static assets live
+// wherever the web package serves them; add them with WithPublicRoutes.
+func DefaultPublicRoutes() []string {
+	return []string{
+		"POST /v1/sessions",
+		"DELETE /v1/sessions/current",
+		"GET /",
+		"GET /docs",
+		"GET /docs/*",
+		"GET /openapi.json",
+		"GET /healthz",
+		"GET /readyz",
+	}
+}
+
+// Option configures a Middleware.
+type Option func(*options)
+
+type options struct {
+	cookie  string
+	origins []string
+	public  []string
+	tls     bool
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// WithCookieName sets the session cookie's name (default DefaultCookieName).
+func WithCookieName(name string) Option { return func(o *options) { o.cookie = name } }
+
+// WithAllowedOrigins lists the cross origins allowed to call with
+// credentials, each exactly "scheme://host[:port]". Same-origin requests are
+// always allowed.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(o *options) { o.origins = append(o.origins, origins...) }
+}
+
+// WithPublicRoutes replaces DefaultPublicRoutes. Each route is "METHOD /path"
+// or "/path" (any method); a path ending in "/*" matches everything below it.
+// GET routes also match HEAD.
+func WithPublicRoutes(routes ...string) Option {
+	return func(o *options) { o.public = append([]string(nil), routes...) }
+}
+
+// WithTLS says browsers reach the gateway over HTTPS, directly or through a
+// proxy that terminates TLS: cookies get Secure and the request's own origin
+// is https. A request that arrives over TLS is treated so anyway.
+func WithTLS(on bool) Option { return func(o *options) { o.tls = on } }
+
+// WithClock injects the clock tokens are checked against (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sets the logger for rejected requests (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// Middleware checks Origin, answers CORS, drops client-sent identity
+// headers and turns the session cookie into a Principal.
+type Middleware struct {
+	verifier *Verifier
+	cookie   string
+	origins  map[string]bool
+	public   []route
+	tls      bool
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewMiddleware builds the middleware around v, the verifier of the session
+// tokens.
+func NewMiddleware(v *Verifier, opts ...Option) (*Middleware, error) {
+	if v == nil {
+		return nil, errors.New("auth: middleware needs a verifier")
+	}
+	o := options{cookie: DefaultCookieName, public: DefaultPublicRoutes(), now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !validCookieName(o.cookie) {
+		return nil, fmt.Errorf("auth: invalid cookie name %q", o.cookie)
+	}
+	if strings.HasPrefix(o.cookie, "__Host-") || strings.HasPrefix(o.cookie, "__Secure-") {
+		if !o.tls {
+			return nil, fmt.Errorf("auth: cookie %q needs TLS", o.cookie)
+		}
+	}
+	if o.now == nil {
+		return nil, errors.New("auth: nil clock")
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	m := &Middleware{
+		verifier: v,
+		cookie:   o.cookie,
+		origins:  make(map[string]bool, len(o.origins)),
+		tls:      o.tls,
+		now:      o.now,
+		log:      o.log,
+	}
+	for _, s := range o.origins {
+		n, ok := normalizeOrigin(s)
+		if !ok {
+			return nil, fmt.Errorf("auth: allowed origin %q is not scheme://host[:port]", s)
+		}
+		m.origins[n] = true
+	}
+	for _, s := range o.public {
+		rt, err := parseRoute(s)
+		if err != nil {
+			return nil, err
+		}
+		m.public = append(m.public, rt)
+	}
+	return m, nil
+}
+
+// CookieName is the session cookie's name.
+func (m *Middleware) CookieName() string { return m.cookie }
+
+type secureKey struct{}
+
+// Wrap returns next behind the checks, in this order: a foreign Origin gets
+// 403; a listed cross origin gets CORS headers (and its preflight a 204);
+// identity headers and the Cookie header are dropped; then a public route
+// goes on with or without a principal, and any other route needs a valid
+// session cookie or gets 401 without next being called.
+func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secure := m.tls || r.TLS != nil
+		h := w.Header()
+		h.Add("Vary", "Origin")
+
+		if vals := r.Header.Values("Origin"); len(vals) > 0 {
+			origin, same, ok := m.checkOrigin(vals, r.Host, secure)
+			if !ok {
+				m.log.DebugContext(r.Context(), "auth: origin refused", "origin", truncate(strings.Join(vals, ","), 200))
+				httperr.Write(w, codes.PermissionDenied, msgOrigin)
+				return
+			}
+			if !same {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Credentials", "true")
+				if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+					h.Add("Vary", "Access-Control-Request-Method")
+					h.Add("Vary", "Access-Control-Request-Headers")
+					h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+					h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+					h.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+			}
+		}
+
+		cookies := r.CookiesNamed(m.cookie)
+		header := r.Header.Clone()
+		for k := range header {
+			if identityHeader(k) {
+				delete(header, k)
+			}
+		}
+
+		p, err := m.authenticate(cookies)
+		ctx := context.WithValue(r.Context(), secureKey{}, secure)
+		if err == nil {
+			ctx = NewContext(ctx, p)
+		}
+		if err != nil && !m.isPublic(r) {
+			msg := msgSignIn
+			if errors.Is(err, ErrTokenExpired) {
+				msg = msgExpired
+			}
+			m.log.DebugContext(r.Context(), "auth: session refused", "method", r.Method, "path", truncate(r.URL.Path, 200), "err", err)
+			httperr.Write(w, codes.Unauthenticated, msg)
+			return
+		}
+		r = r.WithContext(ctx)
+		r.Header = header
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errNoSession = errors.New("auth: no session cookie")
+
+// authenticate returns the principal of the first valid cookie. A browser
+// may send several cookies of one name (one set by a sibling subdomain);
+// none of them may lock the user out while a good one is there.
+func (m *Middleware) authenticate(cookies []*http.Cookie) (Principal, error) {
+	err := errNoSession
+	now := m.now()
+	for _, c := range cookies {
+		p, verr := m.verifier.Verify(c.Value, now)
+		if verr == nil {
+			return p, nil
+		}
+		if err == errNoSession || errors.Is(verr, ErrTokenExpired) {
+			err = verr
+		}
+	}
+	return Principal{}, err
+}
+
+// checkOrigin reports the normalized origin, whether it is the request's own,
+// and whether it may call at all.
+func (m *Middleware) checkOrigin(vals []string, host string, secure bool) (origin string, same, ok bool) {
+	if len(vals) != 1 {
+		return "", false, false
+	}
+	origin, ok = normalizeOrigin(vals[0])
+	if !ok {
+		return "", false, false
+	}
+	scheme := "http"
+	if secure {
+		scheme = "https"
+	}
+	if self, selfOK := normalizeOrigin(scheme + "://" + host); selfOK && self == origin {
+		return origin, true, true
+	}
+	// Echo the browser's spelling: it compares Access-Control-Allow-Origin
+	// with its own serialization byte for byte.
+	return vals[0], false, m.origins[origin]
+}
+
+func (m *Middleware) isPublic(r *http.Request) bool {
+	// An escaped or unclean path could mean one thing here and another to
+	// the router behind; such a path is never public.
+	if r.URL.RawPath != "" || !cleanPath(r.URL.Path) {
+		return false
+	}
+	for _, rt := range m.public {
+		if rt.match(r.Method, r.URL.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// identityHeader reports whether a client-sent header could claim an
+// identity or carry credentials on to a backend.
+func identityHeader(key string) bool {
+	k := strings.ToLower(key)
+	if rest, ok := strings.CutPrefix(k, "grpc-metadata-"); ok {
+		return identityKey(rest) || strings.HasPrefix(rest, "grpcgateway-")
+	}
+	return identityKey(k)
+}
+
+func identityKey(k string) bool {
+	switch k {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	return strings.HasPrefix(k, "x-ssegate-")
+}
+
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

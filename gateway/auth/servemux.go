@@ -1,0 +1,142 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Header metadata with which the auth service asks the gateway to set or
+// clear the session cookie. The gateway turns them into Set-Cookie and never
+// forwards them (nor any other x-ssegate-* key) to the browser.
+const (
+	// MetadataSetSession holds a freshly signed token for the cookie.
+	MetadataSetSession = "x-ssegate-set-session"
+	// MetadataSessionExpires holds the token's expiry in Unix seconds, for
+	// gRPC clients that read it; the gateway takes the expiry from the token.
+	MetadataSessionExpires = "x-ssegate-session-expires"
+	// MetadataClearSession, with any value, clears the cookie.
+	MetadataClearSession = "x-ssegate-clear-session"
+)
+
+// ServeMuxOptions are the grpc-gateway options that carry sessions through a
+// runtime.ServeMux served behind Wrap: Set-Cookie from the auth service's
+// metadata, the verified principal as metadata on every upstream call, and
+// header matchers that let no identity or cookie through either way.
+func (m *Middleware) ServeMuxOptions() []runtime.ServeMuxOption {
+	return []runtime.ServeMuxOption{
+		runtime.WithForwardResponseOption(m.ForwardSession),
+		runtime.WithIncomingHeaderMatcher(IncomingHeaderMatcher),
+		runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher),
+		runtime.WithOutgoingTrailerMatcher(OutgoingTrailerMatcher),
+		runtime.WithMetadata(PrincipalMetadata),
+	}
+}
+
+// IncomingHeaderMatcher is runtime.DefaultHeaderMatcher without anything
+// that carries an identity or credentials: Authorization, Cookie,
+// X-Ssegate-* and their Grpc-Metadata-* spellings.
+func IncomingHeaderMatcher(key string) (string, bool) {
+	if identityHeader(key) {
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// OutgoingHeaderMatcher forwards backend header metadata as Grpc-Metadata-*
+// except the gateway's own x-ssegate-* keys.
+func OutgoingHeaderMatcher(key string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(key), "x-ssegate-") {
+		return "", false
+	}
+	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// OutgoingTrailerMatcher is OutgoingHeaderMatcher for trailers.
+func OutgoingTrailerMatcher(key string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(key), "x-ssegate-") {
+		return "", false
+	}
+	return runtime.MetadataTrailerPrefix + key, true
+}
+
+// PrincipalMetadata is the runtime.WithMetadata annotator: the metadata of
+// the principal Wrap verified, or nothing on a public route without one.
+func PrincipalMetadata(ctx context.Context, r *http.Request) metadata.MD {
+	p, ok := FromContext(ctx)
+	if !ok && r != nil {
+		p, ok = FromContext(r.Context())
+	}
+	if !ok || p.Token == "" {
+		return nil
+	}
+	return p.Metadata()
+}
+
+// ForwardSession is the runtime.WithForwardResponseOption hook that turns
+// MetadataSetSession and MetadataClearSession into Set-Cookie. The token is
+// verified first, so a misconfigured backend cannot plant a cookie that
+// every later request would fail on.
+func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
+	md, ok := runtime.ServerMetadataFromContext(ctx)
+	if !ok {
+		return nil
+	}
+	secure, ok := ctx.Value(secureKey{}).(bool)
+	if !ok {
+		secure = m.tls
+	}
+	set := md.HeaderMD.Get(MetadataSetSession)
+	switch {
+	case len(set) > 0:
+		if len(set) != 1 {
+			m.log.ErrorContext(ctx, "auth: backend sent several session tokens")
+			return status.Error(codes.Internal, "internal error")
+		}
+		now := m.now()
+		p, err := m.verifier.Verify(set[0], now)
+		if err != nil {
+			m.log.ErrorContext(ctx, "auth: backend sent a token this gateway cannot verify", "err", err)
+			return status.Error(codes.Internal, "internal error")
+		}
+		maxAge := int(p.Expiry.Sub(now) / time.Second)
+		if maxAge < 1 {
+			maxAge = 1
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name:     m.cookie,
+			Value:    p.Token,
+			Path:     "/",
+			MaxAge:   maxAge,
+			Expires:  p.Expiry.UTC(),
+			Secure:   secure,
+			HttpOnly: true,
+			SameSite: http.SameSiteLaxMode,
+		})
+		w.Header().Set("Cache-Control", "no-store")
+	case len(md.HeaderMD.Get(MetadataClearSession)) > 0:
+		http.SetCookie(w, m.clearCookie(secure))
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	return nil
+}
+
+func (m *Middleware) clearCookie(secure bool) *http.Cookie {
+	return &http.Cookie{
+		Name:     m.cookie,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1, // written as Max-Age=0
+		Expires:  time.Unix(1, 0).UTC(),
+		Secure:   secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
