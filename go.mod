@@ -17,6 +17,10 @@ require (
 )
 
 require (
+	github.com/stretchr/testify v1.11.1 // indirect
+	go.yaml.in/yaml/v2 v2.4.2 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )

@@ -1,0 +1,126 @@
+package auth_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+
+	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	"github.com/ssegate/ssegate/services/auth"
+	"github.com/ssegate/ssegate/services/identity"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	t0        = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
+	tokenCfg  = gwauth.Config{Secret: []byte("0123456789abcdef0123456789abcdef"), Issuer: "ssegate-test"}
+	testUsers = sync.OnceValue(func() auth.Users {
+		u := auth.Users{}
+		for name, pw := range map[string]string{"demo": "demo", "ops": "ops", "long": string(make72())} {
+			h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+			if err != nil {
+				panic(err) // test setup only
+			}
+			u[name] = h
+		}
+		return u
+	})
+)
+
+// make72 is a password exactly as long as bcrypt reads.
+func make72() []byte {
+	b := make([]byte, 72)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}
+
+func clock() time.Time { return t0 }
+
+func verifier(t testing.TB) *gwauth.Verifier {
+	t.Helper()
+	v, err := gwauth.NewVerifier(tokenCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func newService(t testing.TB, users auth.Users) *auth.Service {
+	t.Helper()
+	iss, err := gwauth.NewIssuer(tokenCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auth.New(users, iss, auth.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// backend is an AuthService behind the identity interceptors on bufconn,
+// recording the metadata of every call that reaches it.
+type backend struct {
+	conn *grpc.ClientConn
+	mu   sync.Mutex
+	seen []metadata.MD
+}
+
+func (b *backend) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seen = append(b.seen, md.Copy())
+}
+
+func (b *backend) calls() []metadata.MD {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]metadata.MD(nil), b.seen...)
+}
+
+func startBackend(t *testing.T, users auth.Users) *backend {
+	t.Helper()
+	ic, err := identity.New(verifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{}
+	recorder := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		b.record(ctx)
+		return h(ctx, req)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(recorder, ic.Unary()), grpc.ChainStreamInterceptor(ic.Stream()))
+	authv1.RegisterAuthServiceServer(srv, newService(t, users))
+	lis := bufconn.Listen(1 << 20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	b.conn, err = grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.conn.Close()
+		srv.Stop()
+		<-done
+	})
+	return b
+}
