@@ -15,26 +15,13 @@ import (
 // block of data: PKCS #8 ("PRIVATE KEY"), SEC 1 ("EC PRIVATE KEY") or
 // PKCS #1 ("RSA PRIVATE KEY"). Encrypted PEM is not supported.
 func ParseSigningKeyPEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("auth: no PEM block")
-	}
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("auth: PEM block %q is not a private key", block.Type)
-	}
+	key, err := parsePEM(data, "private key", map[string]func([]byte) (any, error){
+		"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
+		"EC PRIVATE KEY":  func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) },
+		"RSA PRIVATE KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: parse private key: %w", err)
+		return nil, err
 	}
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
@@ -49,29 +36,19 @@ func ParseSigningKeyPEM(data []byte) (crypto.Signer, error) {
 // block of data: PKIX ("PUBLIC KEY"), PKCS #1 ("RSA PUBLIC KEY") or the
 // public key of a certificate ("CERTIFICATE").
 func ParseVerificationKeyPEM(data []byte) (crypto.PublicKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("auth: no PEM block")
-	}
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
-			key = cert.PublicKey
-		}
-	default:
-		return nil, fmt.Errorf("auth: PEM block %q is not a public key", block.Type)
-	}
+	key, err := parsePEM(data, "public key", map[string]func([]byte) (any, error){
+		"PUBLIC KEY":     x509.ParsePKIXPublicKey,
+		"RSA PUBLIC KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PublicKey(der) },
+		"CERTIFICATE": func(der []byte) (any, error) {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, err
+			}
+			return cert.PublicKey, nil
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: parse public key: %w", err)
+		return nil, err
 	}
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
@@ -80,6 +57,23 @@ func ParseVerificationKeyPEM(data []byte) (crypto.PublicKey, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("auth: unsupported public key type %T", key)
+}
+
+// parsePEM decodes the first PEM block of data with the parser for its type.
+func parsePEM(data []byte, what string, parsers map[string]func([]byte) (any, error)) (any, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("auth: no PEM block")
+	}
+	parse, ok := parsers[block.Type]
+	if !ok {
+		return nil, fmt.Errorf("auth: PEM block %q is not a %s", block.Type, what)
+	}
+	key, err := parse(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("auth: parse %s: %w", what, err)
+	}
+	return key, nil
 }
 
 // LoadSigningKey reads a private key PEM file; see ParseSigningKeyPEM.

@@ -184,13 +184,15 @@ type claims struct {
 
 // Validate implements jwt.ClaimsValidator.
 func (c claims) Validate() error {
-	if !validSubject(c.Subject) {
+	if !ValidSubject(c.Subject) {
 		return ErrBadSubject
 	}
 	return nil
 }
 
-func validSubject(s string) bool {
+// ValidSubject reports whether s can be a subject: 1 to MaxSubjectSize
+// printable ASCII characters, as gRPC metadata values must be.
+func ValidSubject(s string) bool {
 	if s == "" || len(s) > MaxSubjectSize {
 		return false
 	}
@@ -225,7 +227,7 @@ func (i *Issuer) Lifetime() time.Duration { return i.k.lifetime }
 // Issue signs a token for subject, valid from now for the configured
 // lifetime, and returns it with its expiry (whole seconds, as in the token).
 func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error) {
-	if !validSubject(subject) {
+	if !ValidSubject(subject) {
 		return "", time.Time{}, ErrBadSubject
 	}
 	now = now.Truncate(time.Second)

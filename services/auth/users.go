@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
+
+	gwauth "github.com/ssegate/ssegate/gateway/auth"
 )
 
 // Users maps a user name to its bcrypt hash.
@@ -49,7 +51,7 @@ func ParseUsers(data []byte) (Users, error) {
 	}
 	u := make(Users, len(f.Users))
 	for name, hash := range f.Users {
-		if !validName(name) {
+		if !gwauth.ValidSubject(name) {
 			return nil, fmt.Errorf("auth: user name %q must be 1 to 256 printable ASCII characters", name)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
@@ -58,16 +60,4 @@ func ParseUsers(data []byte) (Users, error) {
 		u[name] = []byte(hash)
 	}
 	return u, nil
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
