@@ -13,12 +13,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
+	"github.com/ssegate/ssegate/services/store/storerpc/rpctest"
 
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 )
@@ -27,42 +26,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// identify stands in for the identity interceptor: it trusts the subject
-// metadata, which is enough to test what the service does with a principal.
-func identify(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if sub := md.Get(auth.MetadataSubject); len(sub) == 1 && sub[0] != "" {
-		p := auth.Principal{Subject: sub[0]}
-		if tok := md.Get(auth.MetadataToken); len(tok) > 0 {
-			p.Token = tok[0]
-		}
-		return auth.NewContext(ctx, p)
-	}
-	return ctx
-}
-
-type identified struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s identified) Context() context.Context { return s.ctx }
-
-func serverOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			return h(identify(ctx), req)
-		}),
-		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			return h(srv, identified{ss, identify(ss.Context())})
-		}),
-	}
-}
-
 // as returns a context that calls as user.
-func as(ctx context.Context, user string) context.Context {
-	return metadata.NewOutgoingContext(ctx, auth.Principal{Subject: user, Token: "token-of-" + user}.Metadata())
-}
+func as(ctx context.Context, user string) context.Context { return rpctest.As(ctx, user) }
 
 // backend is a logs service on a store, served on loopback.
 type backend struct {
@@ -90,7 +55,7 @@ func start(t *testing.T, dir string, opts ...logs.Option) *backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(serverOptions()...)
+	srv := grpc.NewServer(rpctest.ServerOptions()...)
 	logsv1.RegisterLogServiceServer(srv, svc)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -1,0 +1,96 @@
+package storerpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/ssegate/ssegate/services/store"
+	"github.com/ssegate/ssegate/services/store/storerpc"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		code codes.Code
+	}{
+		{nil, codes.OK},
+		{status.Error(codes.NotFound, "x"), codes.NotFound},
+		{storerpc.ErrShutdown, codes.Unavailable},
+		{fmt.Errorf("read: %w", store.ErrClosed), codes.Unavailable},
+		{store.ErrNotFound, codes.NotFound},
+		{context.Canceled, codes.Canceled},
+		{context.DeadlineExceeded, codes.DeadlineExceeded},
+		{errors.New("disk on fire at /var/lib/x"), codes.Internal},
+	}
+	for _, tt := range tests {
+		got := storerpc.Status(tt.err)
+		if status.Code(got) != tt.code {
+			t.Errorf("Status(%v) = %v, want %v", tt.err, got, tt.code)
+		}
+		if tt.code == codes.Internal && status.Convert(got).Message() != "internal error" {
+			t.Errorf("Status(%v) leaks %q", tt.err, status.Convert(got).Message())
+		}
+	}
+}
+
+func TestResumePoint(t *testing.T) {
+	t.Parallel()
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("last-event-id", "41"))
+	if got, err := storerpc.ResumePoint(ctx, 0); got != 41 || err != nil {
+		t.Errorf("ResumePoint from metadata = %d, %v", got, err)
+	}
+	if got, err := storerpc.ResumePoint(ctx, 7); got != 7 || err != nil {
+		t.Errorf("ResumePoint with the field set = %d, %v", got, err)
+	}
+	bad := metadata.NewIncomingContext(context.Background(), metadata.Pairs("last-event-id", "4x"))
+	if _, err := storerpc.ResumePoint(bad, 0); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("malformed Last-Event-ID: %v", err)
+	}
+}
+
+func TestLifetime(t *testing.T) {
+	t.Parallel()
+	l := storerpc.NewLifetime()
+	ctx, done, err := l.Enter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{})
+	if !l.Go(func(ctx context.Context) { <-ctx.Done(); close(ran) }) {
+		t.Fatal("Go refused before Close")
+	}
+	closed := make(chan struct{})
+	go func() { l.Close(); close(closed) }()
+	<-ctx.Done()
+	if !errors.Is(context.Cause(ctx), storerpc.ErrShutdown) {
+		t.Errorf("cause %v, want ErrShutdown", context.Cause(ctx))
+	}
+	<-ran
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the call was done")
+	case <-time.After(10 * time.Millisecond):
+	}
+	done()
+	<-closed
+	if _, _, err := l.Enter(context.Background()); status.Code(err) != codes.Unavailable {
+		t.Errorf("Enter after Close: %v", err)
+	}
+	if l.Go(func(context.Context) {}) {
+		t.Error("Go ran after Close")
+	}
+	l.Close()
+}
