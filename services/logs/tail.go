@@ -24,9 +24,10 @@ const readBudget = 4 << 20
 // than what was read: it is read again from its start). What it reads
 // becomes entries (see split) stored together with the file's identity and
 // the offset they reach, so a new process goes on where the last one
-// stopped. A file replaced while no process ran is read from its start; a
-// file truncated and grown past the read offset between two polls is not
-// noticed (tail has the same limit).
+// stopped. A file replaced while no process ran is read from its start. Not
+// noticed (tail has the same limits): a file truncated and grown past the
+// read offset between two polls, and a file replaced by one that got the
+// same inode and is at least as long.
 type tailer struct {
 	s       *Service
 	files   map[string]*follower
