@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ssegate/ssegate/services/jobs"
+	"github.com/ssegate/ssegate/services/store"
 
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
@@ -540,5 +541,33 @@ func TestDefaultLimit(t *testing.T) {
 	resp, err := b.client.CancelJob(as(ctx, "alice"), &jobsv1.CancelJobRequest{Id: job.GetId()})
 	if err != nil || resp.GetJob().GetState() != jobsv1.JobState_JOB_STATE_CANCELLED {
 		t.Errorf("cancel = %v, %v", resp.GetJob(), err)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(t.TempDir(), store.WithNoSync(), store.WithPruneInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	tests := map[string]struct {
+		st   store.Streams
+		opts []jobs.Option
+	}{
+		"nil store":          {nil, nil},
+		"chunk of 1":         {db, []jobs.Option{jobs.WithChunkSize(1)}},
+		"huge chunk":         {db, []jobs.Option{jobs.WithChunkSize(1 << 30)}},
+		"negative pacing":    {db, []jobs.Option{jobs.WithMinChunkDuration(-time.Second)}},
+		"zero log timeout":   {db, []jobs.Option{jobs.WithLogTimeout(0)}},
+		"nil clock":          {db, []jobs.Option{jobs.WithClock(nil)}},
+		"nil logger":         {db, []jobs.Option{jobs.WithLogger(nil)}},
+		"negative intervals": {db, []jobs.Option{jobs.WithProgressInterval(-1)}},
+	}
+	for name, tt := range tests {
+		if svc, err := jobs.New(tt.st, nil, tt.opts...); err == nil {
+			_ = svc.Close()
+			t.Errorf("%s: New succeeded", name)
+		}
 	}
 }

@@ -15,7 +15,8 @@
 // creator, into the log "job-<id>", finished when the job ends. The creator's
 // session token is kept with the job for that (so the store's directory is
 // private); shipping runs beside the job, retries a little, and never stops
-// it: if the logs service is unreachable the job goes on and the error is
+// it: if the logs service is unreachable, or refuses a token that expired
+// while the job waited for a restart, the job goes on and the error is
 // logged.
 package jobs
 
@@ -64,6 +65,9 @@ const (
 	// DefaultLogTimeout bounds one call to the logs service.
 	DefaultLogTimeout = 5 * time.Second
 )
+
+// maxChunkSize bounds the memory of a chunk (half a byte per number).
+const maxChunkSize = 1 << 26
 
 // Option configures New.
 type Option func(*config)
@@ -153,8 +157,8 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 		return nil, errors.New("jobs: nil store")
 	case cfg.now == nil || cfg.logger == nil:
 		return nil, errors.New("jobs: nil clock or logger")
-	case cfg.chunkSize < 2:
-		return nil, fmt.Errorf("jobs: chunk size %d is below 2", cfg.chunkSize)
+	case cfg.chunkSize < 2 || cfg.chunkSize > maxChunkSize:
+		return nil, fmt.Errorf("jobs: chunk size %d is not from 2 to %d", cfg.chunkSize, maxChunkSize)
 	case cfg.minChunkDuration < 0 || cfg.progressInterval < 0 || cfg.logTimeout <= 0:
 		return nil, errors.New("jobs: negative duration, or a log timeout that is not positive")
 	}

@@ -64,9 +64,9 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 
 	nextMilestone := milestoneAfter(cp.Done, rec.Limit)
 	lastReport := s.cfg.now()
-	pace := time.NewTimer(0)
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
 	defer pace.Stop()
-	<-pace.C
 	for chunks := 1; !counter.Finished(); chunks++ {
 		if ctx.Err() != nil {
 			w.stop(ctx)
