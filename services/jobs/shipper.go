@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
 
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
@@ -17,8 +18,8 @@ import (
 )
 
 // LogName returns the name of the log that job id writes to in the logs
-// service.
-func LogName(id string) string { return "job-" + id }
+// service, which lets only the job's owner read it.
+func LogName(id string) string { return logs.JobLogPrefix + id }
 
 // logTries is how many times a line is sent before it is given up.
 const logTries = 3
