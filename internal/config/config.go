@@ -70,6 +70,7 @@ func Default() Config {
 		WriteTimeout:      10 * time.Second,
 		MaxStreamsPerUser: 16,
 		SessionTTL:        12 * time.Hour,
+		JobPace:           20 * time.Millisecond,
 		LogLevel:          "info",
 	}
 }

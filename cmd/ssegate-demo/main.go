@@ -1,0 +1,63 @@
+// Command ssegate-demo runs the whole demo in one process: the auth, jobs
+// and logs services on loopback gRPC and the gateway in front of them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ssegate/ssegate/internal/app"
+	"github.com/ssegate/ssegate/internal/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ssegate-demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load("ssegate-demo", os.Args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	demo, err := app.StartDemo(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Printf(`ssegate demo is running on %[1]s
+
+  Open %[1]s/ in a browser and sign in as demo / demo (or ops / ops).
+
+  Or with curl:
+    curl -s -c jar -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo"}' %[1]s/v1/sessions
+    curl -s -b jar -H 'Content-Type: application/json' -d '{"limit":10000000}' %[1]s/v1/jobs
+    curl -N -b jar -H 'Accept: text/event-stream' %[1]s/v1/jobs/JOB_ID/events
+
+  History is kept in %[2]s. Press Ctrl-C to stop.
+`, demo.URL, cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+	case <-waitChan(demo):
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return demo.Shutdown(shutdownCtx)
+}
+
+func waitChan(d *app.Demo) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- d.Wait() }()
+	return ch
+}
