@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"path/filepath"
 
 	"google.golang.org/grpc"
@@ -127,4 +129,21 @@ func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddr string, logger
 	}
 	jobsv1.RegisterJobServiceServer(srv, svc)
 	return &Backend{Server: srv, service: svc.Close, release: []func() error{db.Close, conn.Close}}, nil
+}
+
+// RunBackend serves b on addr until ctx ends, then closes it.
+func RunBackend(ctx context.Context, b *Backend, addr string, logger *slog.Logger) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return errors.Join(err, b.Close())
+	}
+	logger.Info("serving gRPC", "addr", lis.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- b.Server.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		return b.Close()
+	case err := <-served:
+		return errors.Join(err, b.Close())
+	}
 }
