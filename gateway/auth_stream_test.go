@@ -149,6 +149,9 @@ func TestUpstreamMetadata(t *testing.T) {
 			t.Errorf("credential or spoofed identity forwarded as metadata %q: %q", k, v)
 		}
 	}
+	if got := md.Get("traceparent"); len(got) != 1 || got[0] != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
+		t.Errorf("traceparent not propagated: %q", got)
+	}
 	if got := md.Get("trace"); len(got) != 1 || got[0] != "kept" {
 		t.Errorf("ordinary Grpc-Metadata header not forwarded: %q", got)
 	}

@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -50,14 +52,22 @@ type StreamInfo struct {
 	Subject  string
 	Result   relay.Result
 	Duration time.Duration
+	// TimeToFirstByte is the time from admission to the flushed first
+	// comment; zero when the stream was answered with a status instead.
+	TimeToFirstByte time.Duration
 }
 
 // Gateway is an http.Handler for the REST and SSE routes of the registered
 // services.
 type Gateway struct {
-	cfg     config
-	mux     *runtime.ServeMux
-	streams *streamCounter
+	cfg config
+	mux *runtime.ServeMux
+
+	open         atomic.Int64
+	perPrincipal *streamCounter
+	perClientIP  *streamCounter
+	draining     context.Context // done once Drain is called
+	startDrain   context.CancelFunc
 }
 
 // New returns a Gateway with no services registered.
@@ -75,10 +85,12 @@ func New(opts ...Option) (*Gateway, error) {
 	// Last, so that no option can undo it.
 	muxOpts = append(muxOpts, runtime.WithIncomingHeaderMatcher(incomingHeader))
 	g := &Gateway{
-		cfg:     cfg,
-		mux:     runtime.NewServeMux(muxOpts...),
-		streams: &streamCounter{open: map[string]int{}},
+		cfg:          cfg,
+		mux:          runtime.NewServeMux(muxOpts...),
+		perPrincipal: newStreamCounter(),
+		perClientIP:  newStreamCounter(),
 	}
+	g.draining, g.startDrain = context.WithCancel(context.Background())
 	if cfg.openAPI != nil {
 		doc := cfg.openAPI
 		err := g.mux.HandlePath(http.MethodGet, "/openapi.json", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
@@ -171,13 +183,11 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		httperr.Write(w, codes.Unauthenticated, "session expired")
 		return
 	}
-	if signedIn && g.cfg.perPrincipal > 0 {
-		if !g.streams.acquire(principal.Subject, g.cfg.perPrincipal) {
-			httperr.WriteRetry(w, http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams", 5*time.Second)
-			return
-		}
-		defer g.streams.release(principal.Subject)
+	release, ok := g.admit(w, r, s.template, principal.Subject)
+	if !ok {
+		return
 	}
+	defer release()
 
 	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
 	if err != nil {
@@ -192,6 +202,9 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 
 	stream := s.open(ctx, req)
 	if !sse {
+		// NDJSON has no reconnect protocol: a drain just ends it.
+		stop := context.AfterFunc(g.draining, cancel)
+		defer stop()
 		s.serveNDJSON(ctx, w, r, stream)
 		return
 	}
@@ -199,6 +212,10 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	retry := s.rt.Retry
 	if retry == 0 {
 		retry = g.cfg.retry
+	}
+	var deadline time.Time
+	if g.cfg.maxLifetime > 0 {
+		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
 	res := relay.Serve(ctx, w, stream, relay.Config{
 		Mapper:       s.mapper,
@@ -208,15 +225,24 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		HeaderWait:   g.cfg.headerWait,
 		WriteTimeout: g.cfg.writeTimeout,
 		Expiry:       principal.Expiry,
-		Queue:        g.cfg.queue,
-		Clock:        g.cfg.clock,
-		Logger:       g.cfg.logger,
+		Deadline:     deadline,
+		Drain:        g.draining.Done(),
+		ReconnectRetry: func() time.Duration {
+			return retry + jitter(g.cfg.reconnectJitter)
+		},
+		Queue:  g.cfg.queue,
+		Clock:  g.cfg.clock,
+		Logger: g.cfg.logger,
 	})
-	if g.cfg.streamObserver != nil {
-		g.cfg.streamObserver(StreamInfo{
+	if g.cfg.observer != nil {
+		info := StreamInfo{
 			Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject,
 			Result: res, Duration: g.cfg.clock.Since(start),
-		})
+		}
+		if !res.Committed.IsZero() {
+			info.TimeToFirstByte = res.Committed.Sub(start)
+		}
+		g.cfg.observer.StreamEnded(info)
 	}
 }
 
@@ -267,11 +293,90 @@ type failedStream struct {
 func (f failedStream) Header() (metadata.MD, error) { return nil, nil }
 func (f failedStream) RecvMsg(any) error            { return f.err }
 
-// streamCounter counts open streams per principal.
+// admit applies the drain and the caps to a new stream. On success it
+// returns the function that releases the stream's places.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject string) (func(), bool) {
+	reject := func(reason string, status int, code codes.Code, msg string) (func(), bool) {
+		if g.cfg.observer != nil {
+			g.cfg.observer.StreamRejected(route, reason)
+		}
+		httperr.WriteRetry(w, status, code, msg, g.cfg.retry+jitter(g.cfg.reconnectJitter))
+		return nil, false
+	}
+	if g.draining.Err() != nil {
+		return reject("draining", http.StatusServiceUnavailable, codes.Unavailable, "server is restarting, try again")
+	}
+	if n := g.open.Add(1); g.cfg.maxStreams > 0 && n > int64(g.cfg.maxStreams) {
+		g.open.Add(-1)
+		return reject("global_cap", http.StatusServiceUnavailable, codes.Unavailable, "server is busy, try again")
+	}
+	ip := g.cfg.clientIP(r)
+	if g.cfg.perClientIP > 0 && !g.perClientIP.acquire(ip, g.cfg.perClientIP) {
+		g.open.Add(-1)
+		return reject("client_ip_cap", http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams from this address")
+	}
+	if subject != "" && g.cfg.perPrincipal > 0 && !g.perPrincipal.acquire(subject, g.cfg.perPrincipal) {
+		g.open.Add(-1)
+		if g.cfg.perClientIP > 0 {
+			g.perClientIP.release(ip)
+		}
+		return reject("principal_cap", http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams")
+	}
+	if g.cfg.observer != nil {
+		g.cfg.observer.StreamStarted(route)
+	}
+	return func() {
+		g.open.Add(-1)
+		if g.cfg.perClientIP > 0 {
+			g.perClientIP.release(ip)
+		}
+		if subject != "" && g.cfg.perPrincipal > 0 {
+			g.perPrincipal.release(subject)
+		}
+	}, true
+}
+
+// Drain ends every open stream at an event boundary with a reconnect event
+// whose retry is jittered, refuses new streams with 503, and waits until
+// the streams have ended or ctx is done. Call it on shutdown before
+// http.Server.Shutdown, which would otherwise wait for streams that never
+// go idle.
+func (g *Gateway) Drain(ctx context.Context) error {
+	g.startDrain()
+	// Polling keeps admission lock-free; a drain happens once per process.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for g.open.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Draining reports whether Drain was called, for readiness checks.
+func (g *Gateway) Draining() bool { return g.draining.Err() != nil }
+
+// OpenStreams returns the number of streams being served.
+func (g *Gateway) OpenStreams() int { return int(g.open.Load()) }
+
+// jitter returns a random duration in [0, max).
+func jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max)
+}
+
+// streamCounter counts open streams per key.
 type streamCounter struct {
 	mu   sync.Mutex
 	open map[string]int
 }
+
+func newStreamCounter() *streamCounter { return &streamCounter{open: map[string]int{}} }
 
 func (c *streamCounter) acquire(subject string, limit int) bool {
 	c.mu.Lock()
@@ -298,6 +403,10 @@ func (c *streamCounter) release(subject string) {
 // Cookie and Authorization never reach a backend, and identity metadata is
 // set by the gateway alone.
 func incomingHeader(key string) (string, bool) {
+	switch k := strings.ToLower(key); k {
+	case "traceparent", "tracestate": // W3C trace context, for backends' spans
+		return k, true
+	}
 	md, ok := runtime.DefaultHeaderMatcher(key)
 	if !ok {
 		return "", false

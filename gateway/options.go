@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -13,17 +15,24 @@ import (
 type Option func(*config) error
 
 type config struct {
-	heartbeat      time.Duration
-	retry          time.Duration
-	headerWait     time.Duration
-	writeTimeout   time.Duration
-	queue          int
-	perPrincipal   int
-	clock          clockwork.Clock
-	logger         *slog.Logger
-	muxOptions     []runtime.ServeMuxOption
-	openAPI        []byte
-	streamObserver StreamObserver
+	heartbeat    time.Duration
+	retry        time.Duration
+	headerWait   time.Duration
+	writeTimeout time.Duration
+	queue        int
+	perPrincipal int
+	clock        clockwork.Clock
+	logger       *slog.Logger
+	muxOptions   []runtime.ServeMuxOption
+	openAPI      []byte
+	observer     Observer
+
+	maxLifetime     time.Duration
+	lifetimeJitter  time.Duration
+	reconnectJitter time.Duration
+	maxStreams      int
+	perClientIP     int
+	clientIP        ClientIPFunc
 }
 
 func defaultConfig() config {
@@ -35,6 +44,9 @@ func defaultConfig() config {
 		queue:        64,
 		clock:        clockwork.NewRealClock(),
 		logger:       slog.New(slog.DiscardHandler),
+
+		reconnectJitter: 5 * time.Second,
+		clientIP:        DefaultClientIP,
 	}
 }
 
@@ -155,14 +167,100 @@ func WithOpenAPI(doc []byte) Option {
 	}
 }
 
-// StreamObserver is told about each SSE stream when it ends, for metrics
-// and logs.
-type StreamObserver func(info StreamInfo)
+// Observer is told about every SSE stream, for metrics and logs. Its
+// methods are called from the streams' goroutines, concurrently.
+type Observer interface {
+	// StreamStarted is called when a stream was admitted, before the
+	// upstream call.
+	StreamStarted(route string)
+	// StreamEnded is called once per admitted stream when it has ended.
+	StreamEnded(info StreamInfo)
+	// StreamRejected is called for a stream refused before any upstream
+	// call because of a cap or a drain; reason is "global_cap",
+	// "client_ip_cap", "principal_cap" or "draining".
+	StreamRejected(route, reason string)
+}
 
-// WithStreamObserver sets a function called once per finished SSE stream.
-func WithStreamObserver(fn StreamObserver) Option {
+// WithObserver sets the stream observer.
+func WithObserver(o Observer) Option {
 	return func(c *config) error {
-		c.streamObserver = fn
+		c.observer = o
+		return nil
+	}
+}
+
+// WithMaxLifetime ends every stream after at most d, less a random part
+// of jitter, at an event boundary with a reconnect event: the client
+// reconnects, perhaps to another instance, and resumes. Zero, the default,
+// means no limit.
+func WithMaxLifetime(d, jitter time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || jitter < 0 || (d > 0 && jitter >= d) {
+			return errors.New("gateway: lifetime and jitter must be positive, jitter below lifetime")
+		}
+		c.maxLifetime, c.lifetimeJitter = d, jitter
+		return nil
+	}
+}
+
+// WithReconnectJitter sets the random delay added to the retry sent in a
+// reconnect event (at the end of a lifetime or on drain), so that clients
+// spread out their reconnects. Default 5 s.
+func WithReconnectJitter(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errNonPositive
+		}
+		c.reconnectJitter = d
+		return nil
+	}
+}
+
+// WithMaxStreams caps the concurrent streams of the whole gateway; over it a
+// new stream gets 503 with Retry-After. Zero, the default, means no cap.
+func WithMaxStreams(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return errors.New("gateway: stream cap must not be negative")
+		}
+		c.maxStreams = n
+		return nil
+	}
+}
+
+// WithMaxStreamsPerClientIP caps the concurrent streams from one client
+// address; over it a new stream gets 429 with Retry-After. Zero, the
+// default, means no cap.
+func WithMaxStreamsPerClientIP(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return errors.New("gateway: stream cap must not be negative")
+		}
+		c.perClientIP = n
+		return nil
+	}
+}
+
+// ClientIPFunc returns the address a request comes from, for the per-IP cap.
+type ClientIPFunc func(*http.Request) string
+
+// DefaultClientIP is the host part of the connection's remote address. Behind
+// a proxy, use a ClientIPFunc that trusts that proxy's forwarding header.
+func DefaultClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// WithClientIP replaces DefaultClientIP.
+func WithClientIP(fn ClientIPFunc) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("gateway: nil client IP function")
+		}
+		c.clientIP = fn
 		return nil
 	}
 }

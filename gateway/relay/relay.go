@@ -63,6 +63,15 @@ type Config struct {
 	Expiry time.Time
 	// Queue bounds the messages received but not yet written.
 	Queue int
+	// Deadline ends the stream at an event boundary with a reconnect event
+	// (the maximum stream lifetime); the zero time means never.
+	Deadline time.Time
+	// Drain, when closed, ends the stream at an event boundary with a
+	// reconnect event, as Deadline does.
+	Drain <-chan struct{}
+	// ReconnectRetry returns the retry sent with a reconnect event; the
+	// gateway jitters it so that clients do not all come back at once.
+	ReconnectRetry func() time.Duration
 	// Clock drives the heartbeat, header wait and expiry timers.
 	Clock clockwork.Clock
 	// Logger receives backend faults; nil discards.
@@ -89,9 +98,12 @@ const (
 	Expired
 	// ClientGone: the client went away or could not be written to.
 	ClientGone
+	// Reconnect: the gateway ended the stream (lifetime or drain) with a
+	// reconnect event; the client resumes, perhaps on another instance.
+	Reconnect
 )
 
-var outcomeNames = [...]string{"no_content", "refused", "ended", "failed", "interrupted", "expired", "client_gone"}
+var outcomeNames = [...]string{"no_content", "refused", "ended", "failed", "interrupted", "expired", "client_gone", "reconnect"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -109,6 +121,9 @@ type Result struct {
 	Bytes  int
 	// Heartbeats counts comment lines sent while idle.
 	Heartbeats int
+	// Committed tells when the 200 and the first comment were written;
+	// zero if they never were.
+	Committed time.Time
 }
 
 // Transient reports whether a stream that failed with code should be
@@ -247,7 +262,9 @@ func (p *pump) commit() bool {
 	h.Del("Content-Length")
 	p.w.WriteHeader(http.StatusOK)
 	p.buf = sse.AppendComment(p.buf[:0], "ok")
-	return p.write()
+	ok := p.write()
+	p.res.Committed = p.cfg.Clock.Now()
+	return ok
 }
 
 func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Result {
@@ -261,12 +278,10 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 
 	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
 	defer heartbeat.Stop()
-	var expired <-chan time.Time
-	if !p.cfg.Expiry.IsZero() {
-		t := p.cfg.Clock.NewTimer(p.cfg.Clock.Until(p.cfg.Expiry))
-		defer t.Stop()
-		expired = t.Chan()
-	}
+	expired, stopExpiry := p.timerAt(p.cfg.Expiry)
+	defer stopExpiry()
+	lifetime, stopLifetime := p.timerAt(p.cfg.Deadline)
+	defer stopLifetime()
 
 	for {
 		select {
@@ -280,6 +295,12 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 			}
 			p.res.Heartbeats++
 			heartbeat.Reset(p.cfg.Heartbeat)
+		case <-lifetime:
+			p.reconnect()
+			return p.res
+		case <-p.cfg.Drain:
+			p.reconnect()
+			return p.res
 		case <-expired:
 			p.buf = p.appendError(p.buf[:0], codes.Unauthenticated, "session expired")
 			p.res.Outcome, p.res.Code = Expired, codes.Unauthenticated
@@ -293,6 +314,32 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 			heartbeat.Reset(p.cfg.Heartbeat)
 		}
 	}
+}
+
+// timerAt returns a channel that fires at t, or a nil channel (never) for
+// the zero time.
+func (p *pump) timerAt(t time.Time) (<-chan time.Time, func()) {
+	if t.IsZero() {
+		return nil, func() {}
+	}
+	timer := p.cfg.Clock.NewTimer(p.cfg.Clock.Until(t))
+	return timer.Chan(), func() { timer.Stop() }
+}
+
+// reconnect ends the stream with an event that carries a retry delay, so
+// the client reconnects after it and resumes with Last-Event-ID. It is a
+// named event with data because a retry line alone is dispatched as an
+// empty message by some clients; EventSource ignores event names it has
+// no listener for.
+func (p *pump) reconnect() {
+	retry := p.cfg.Retry
+	if p.cfg.ReconnectRetry != nil {
+		retry = p.cfg.ReconnectRetry()
+	}
+	p.ev = sse.Event{Name: "reconnect", Retry: retry, Data: append(p.ev.Data[:0], "{}"...)}
+	p.buf, _ = sse.AppendEvent(p.buf[:0], &p.ev)
+	p.res.Outcome, p.res.Code = Reconnect, codes.Unavailable
+	p.write()
 }
 
 // receive reads messages until the stream ends; it stops early when ctx is
