@@ -132,6 +132,7 @@ func TestUpstreamMetadata(t *testing.T) {
 		"Cookie":                        {"ssegate_session=secret"},
 		"Authorization":                 {"Bearer spoofed"},
 		"X-Ssegate-Token":               {"spoofed"},
+		"Traceparent":                   {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 		"Grpc-Metadata-X-Ssegate-Token": {"spoofed"},
 		"Grpc-Metadata-Authorization":   {"spoofed"},
 		"Grpc-Metadata-Trace":           {"kept"},
@@ -150,7 +151,11 @@ func TestUpstreamMetadata(t *testing.T) {
 		}
 	}
 	if got := md.Get("traceparent"); len(got) != 1 || got[0] != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
-		t.Errorf("traceparent not propagated: %q", got)
+		keys := []string{}
+		for k := range md {
+			keys = append(keys, k)
+		}
+		t.Errorf("traceparent not propagated: %q in %v", got, keys)
 	}
 	if got := md.Get("trace"); len(got) != 1 || got[0] != "kept" {
 		t.Errorf("ordinary Grpc-Metadata header not forwarded: %q", got)
