@@ -109,17 +109,37 @@
     return e.code && !/^HTTP_/.test(e.code) ? e.message + ' (' + e.code + ')' : e.message;
   }
 
+  // A log pane follows new entries (data-follow="true") until the user
+  // scrolls up, and again once they scroll back to the bottom. It stays at
+  // the bottom when it changes size, too.
+  function followPane(pane) {
+    pane.dataset.follow = 'true';
+    pane.addEventListener('scroll', () => {
+      const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 8;
+      pane.dataset.follow = String(atBottom);
+    });
+    if (typeof ResizeObserver !== 'undefined') {
+      new ResizeObserver(() => {
+        if (pane.dataset.follow === 'true') pane.scrollTop = pane.scrollHeight;
+      }).observe(pane);
+    }
+  }
+
+  function clearPane(pane) {
+    pane.replaceChildren();
+    pane.dataset.follow = 'true';
+  }
+
   // appendEntry adds one log entry as one element, so a multi-line entry
-  // stays together. The pane follows new entries unless the user scrolled up.
+  // stays together.
   function appendEntry(pane, text, id, note) {
-    const stick = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 8;
     const div = document.createElement('div');
     div.className = note ? 'entry note' : 'entry';
     div.textContent = text;
     if (id) div.dataset.id = id;
     pane.appendChild(div);
     while (pane.childElementCount > MAX_ENTRIES) pane.firstElementChild.remove();
-    if (stick) pane.scrollTop = pane.scrollHeight;
+    if (pane.dataset.follow === 'true') pane.scrollTop = pane.scrollHeight;
   }
 
   function recordId(list, id) {
@@ -247,6 +267,7 @@
     $('whoami').textContent = '';
     $('whoami').dataset.username = '';
     $('signin-error').textContent = message || '';
+    $('signin-status').textContent = '';
     $('signin').disabled = false;
     root.dataset.ready = 'true';
   }
@@ -271,6 +292,7 @@
       return;
     }
     errEl.textContent = '';
+    $('signin-status').textContent = '';
     $('signin').disabled = true;
     try {
       const r = await api('POST', '/v1/sessions', { username: user, password });
@@ -293,6 +315,7 @@
       // The streams are closed and the page forgets the user either way.
     }
     showSignedOut('');
+    $('signin-status').textContent = 'You have signed out.';
     $('username').focus();
   });
 
@@ -330,7 +353,7 @@
     for (const id of ['partial-count', 'partial-largest', 'result-count', 'result-largest', 'elapsed']) {
       clearValue($(id));
     }
-    $('job-log').replaceChildren();
+    clearPane($('job-log'));
     $('event-ids').replaceChildren();
     $('event-ids').dataset.jobId = '';
     setConn($('conn-state'), 'idle');
@@ -349,12 +372,13 @@
       if (watched.stream) watched.stream.close('no end');
     }, END_GRACE_MS);
     refreshJobs();
+    refreshLogs();
   }
 
   function watchJob(j) {
     resetJobView();
     const id = j.id;
-    job = { id, state: jobState(j), terminal: null, stream: null, endTimer: 0 };
+    job = { id, state: jobState(j), terminal: null, stream: null, endTimer: 0, sawLog: false };
     $('job-panel').hidden = false;
     $('job-panel').dataset.jobId = id;
     $('job-id').textContent = id;
@@ -380,6 +404,11 @@
         },
         log(data, ev) {
           appendEntry($('job-log'), data, ev.lastEventId);
+          // The job's first line creates its log: offer it in the chooser.
+          if (!watched.sawLog) {
+            watched.sawLog = true;
+            refreshLogs();
+          }
         },
         completed(data) {
           const d = parseJSON(data) || {};
@@ -390,7 +419,7 @@
           setValue($('result-largest'), num(d.largest));
           const ms = num(d.elapsedMs);
           $('elapsed').dataset.value = String(ms);
-          $('elapsed').textContent = fmt(ms) + ' ms';
+          $('elapsed').textContent = ms < 1000 ? fmt(ms) + ' ms' : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
           finishJob('completed', 'completed');
         },
         failed(data) {
@@ -445,6 +474,7 @@
       const j = await api('POST', '/v1/jobs', body);
       watchJob(j);
       refreshJobs();
+      refreshLogs();
     } catch (e) {
       if (!handleAuthError(e)) errEl.textContent = 'Could not start the job: ' + describeError(e);
     } finally {
@@ -536,7 +566,7 @@
 
   function resetLogView() {
     stopTail();
-    $('log-pane').replaceChildren();
+    clearPane($('log-pane'));
     $('log-event-ids').replaceChildren();
     $('log-event-ids').dataset.logName = '';
     $('log-error').textContent = '';
@@ -575,11 +605,13 @@
       const o = document.createElement('option');
       o.value = '';
       o.textContent = 'No logs yet';
-      o.disabled = true;
       options.push(o);
     }
     select.replaceChildren(...options);
+    // Keep the user's choice; otherwise offer the watched job's log.
+    const jobLog = job ? 'job-' + job.id : '';
     if (logs.some((l) => l.name === previous)) select.value = previous;
+    else if (logs.some((l) => l.name === jobLog)) select.value = jobLog;
     $('tail-log').disabled = logs.length === 0;
   }
 
@@ -629,5 +661,7 @@
   // ---------------------------------------------------------------- start
 
   root.dataset.openStreams = '0';
+  followPane($('job-log'));
+  followPane($('log-pane'));
   checkSession('');
 })();

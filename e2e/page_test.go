@@ -1,0 +1,476 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// π(10^6) and π(10^7), with the largest primes below those limits.
+const (
+	primesBelow1e6  = 78498
+	largestBelow1e6 = 999983
+	primesBelow1e7  = 664579
+	largestBelow1e7 = 9999991
+)
+
+// open loads the page at base and waits until it knows whether it is signed in.
+func (b *browser) open(base string) {
+	b.t.Helper()
+	b.do("open "+base, chromedp.Navigate(base+"/"))
+	b.waitFor("the page is ready", `document.documentElement.dataset.ready === 'true'`, stepTimeout)
+}
+
+// signIn fills in the sign-in form and waits for the signed-in page.
+func (b *browser) signIn(user, password string) {
+	b.t.Helper()
+	b.do("wait for the sign-in form", chromedp.WaitVisible(css("#login-form")))
+	b.fill("username", user)
+	b.fill("password", password)
+	b.do("submit the sign-in form", chromedp.Click(css("#signin")))
+	b.do("wait for the signed-in page", chromedp.WaitVisible(css("#app")))
+	if got := b.evalString(`document.getElementById('whoami').textContent`); got != user {
+		b.t.Fatalf("#whoami = %q, want %q", got, user)
+	}
+}
+
+// fill empties the input with the given id and types text into it.
+func (b *browser) fill(id, text string) {
+	b.t.Helper()
+	var ok bool
+	// chromedp.Clear resets the value attribute, not what the user typed.
+	b.eval(`(() => { const e = document.getElementById('`+id+`'); e.value = ''; return true; })()`, &ok)
+	b.do("type into #"+id, chromedp.SendKeys(css("#"+id), text))
+}
+
+// observe records, from now on, every connection state of both streams and
+// every progress value the page shows, including changes too quick to poll.
+func (b *browser) observe() {
+	b.t.Helper()
+	var ok bool
+	b.eval(`(() => {
+		const track = (id, attr, key) => {
+			const el = document.getElementById(id);
+			const seen = window[key] = [el.getAttribute(attr)];
+			new MutationObserver((records) => {
+				// Each record holds the value before its change; the last
+				// change's new value is the current one.
+				for (let i = 1; i < records.length; i++) seen.push(records[i].oldValue);
+				seen.push(el.getAttribute(attr));
+			}).observe(el, { attributes: true, attributeFilter: [attr], attributeOldValue: true });
+		};
+		track('conn-state', 'data-state', '__conn');
+		track('log-conn-state', 'data-state', '__logConn');
+		track('progress', 'aria-valuenow', '__progress');
+		return true;
+	})()`, &ok)
+}
+
+// seen returns the distinct successive values recorded by observe under key.
+func (b *browser) seen(key string) []string {
+	b.t.Helper()
+	var all []string
+	b.eval(`window.`+key+`.map(String)`, &all)
+	return slices.Compact(all)
+}
+
+// startJob submits the job form and returns the id of the job it watches.
+func (b *browser) startJob(limit string) string {
+	b.t.Helper()
+	b.fill("limit", limit)
+	b.do("start a job below "+limit, chromedp.Click(css("#start-job")))
+	b.waitFor("the page watches the new job", `document.getElementById('job-panel').dataset.jobId !== ''`, stepTimeout)
+	return b.evalString(`document.getElementById('job-panel').dataset.jobId`)
+}
+
+// eventIDs returns the job event ids the page recorded, in order of arrival.
+func (b *browser) eventIDs(list string) []string {
+	b.t.Helper()
+	var ids []string
+	b.eval(`[...document.querySelectorAll('#`+list+` li')].map((li) => li.textContent)`, &ids)
+	return ids
+}
+
+// entries returns the text of every entry in a log pane.
+func (b *browser) entries(pane string) []string {
+	b.t.Helper()
+	var texts []string
+	b.eval(`[...document.querySelectorAll('#`+pane+` .entry:not(.note)')].map((e) => e.textContent)`, &texts)
+	return texts
+}
+
+// wantIDs checks that the page got exactly the ids of the Go client's
+// events, in order: none missing, none repeated.
+func wantIDs(t *testing.T, page []string, events []sseEvent) {
+	t.Helper()
+	var want []string
+	for _, ev := range events {
+		if ev.ID != "" {
+			want = append(want, ev.ID)
+		}
+	}
+	seen := map[string]int{}
+	for _, id := range page {
+		seen[id]++
+		if seen[id] == 2 {
+			t.Errorf("event id %s arrived more than once", id)
+		}
+	}
+	for _, id := range want {
+		if seen[id] == 0 {
+			t.Errorf("event id %s never arrived", id)
+		}
+	}
+	for i := 1; i < len(page); i++ {
+		a, errA := strconv.ParseUint(page[i-1], 10, 64)
+		b, errB := strconv.ParseUint(page[i], 10, 64)
+		if errA != nil || errB != nil || b <= a {
+			t.Errorf("event ids out of order at %d: %s then %s", i, page[i-1], page[i])
+		}
+	}
+	if !slices.Equal(page, want) {
+		t.Errorf("page event ids (%d) differ from the stream's (%d):\npage: %v\nwant: %v", len(page), len(want), page, want)
+	}
+}
+
+// logTexts returns the data of the `log` events.
+func logTexts(events []sseEvent) []string {
+	var out []string
+	for _, ev := range events {
+		if ev.Name == "log" {
+			out = append(out, ev.Data)
+		}
+	}
+	return out
+}
+
+func TestSignIn(t *testing.T) {
+	demo := startDemo(t, 0)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	if !b.isHidden("app") {
+		t.Fatal("the signed-in part of the page shows before signing in")
+	}
+
+	b.do("sign in with a wrong password",
+		chromedp.SendKeys(css("#username"), "demo"),
+		chromedp.SendKeys(css("#password"), "wrong"),
+		chromedp.Click(css("#signin")),
+	)
+	b.waitFor("the sign-in error shows", `document.getElementById('signin-error').textContent !== ''`, stepTimeout)
+	msg := b.evalString(`document.getElementById('signin-error').textContent`)
+	t.Logf("sign-in error shown: %q", msg)
+	if !b.isHidden("app") {
+		t.Fatal("a wrong password signed in")
+	}
+	b.screenshot("wrong-password")
+
+	b.signIn("demo", "demo")
+	if got := b.evalString(`document.getElementById('signin-error').textContent`); got != "" {
+		t.Errorf("#signin-error after signing in = %q", got)
+	}
+
+	// The session lives in an HttpOnly cookie: the browser holds it, the page
+	// cannot read it.
+	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{demo.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageCookies := b.evalString(`document.cookie`)
+	httpOnly := 0
+	for _, c := range cookies.Cookies {
+		if c.HTTPOnly {
+			httpOnly++
+			if strings.Contains(pageCookies, c.Name+"=") {
+				t.Errorf("the page can read the session cookie %s", c.Name)
+			}
+		}
+	}
+	if httpOnly == 0 {
+		t.Errorf("no HttpOnly session cookie after signing in: %+v", cookies.Cookies)
+	}
+
+	// A reload finds the session through GET /v1/sessions/current.
+	b.open(demo.URL)
+	b.do("the reloaded page is signed in", chromedp.WaitVisible(css("#app")))
+	if got := b.evalString(`document.getElementById('whoami').textContent`); got != "demo" {
+		t.Errorf("#whoami after reload = %q", got)
+	}
+	b.screenshot("signed-in")
+}
+
+func (b *browser) isHidden(id string) bool {
+	b.t.Helper()
+	var hidden bool
+	b.eval(`(() => { const e = document.getElementById('`+id+`'); return !e || e.hidden || e.offsetParent === null; })()`, &hidden)
+	return hidden
+}
+
+func TestJobCompletes(t *testing.T) {
+	demo := startDemo(t, 60*time.Millisecond)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+	b.observe()
+
+	id := b.startJob("1000000")
+	b.waitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
+	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.waitFor("the jobs list shows the job completed",
+		`!!document.querySelector('#jobs-list button[data-job-id="`+id+`"] .jl-state[data-state="completed"]')`, stepTimeout)
+	b.screenshot("completed")
+
+	var got struct {
+		Result, Largest, Value, Now, Percent, Status, PartialCount string
+	}
+	b.eval(`({
+		Result: document.getElementById('result-count').dataset.value,
+		Largest: document.getElementById('result-largest').dataset.value,
+		Value: String(document.getElementById('progress').value),
+		Now: document.getElementById('progress').getAttribute('aria-valuenow'),
+		Percent: document.getElementById('percent').textContent,
+		Status: document.getElementById('job-status').dataset.state,
+		PartialCount: document.getElementById('partial-count').dataset.value,
+	})`, &got)
+	want := struct {
+		Result, Largest, Value, Now, Percent, Status, PartialCount string
+	}{fmt.Sprint(primesBelow1e6), fmt.Sprint(largestBelow1e6), "100", "100", "100%", "completed", fmt.Sprint(primesBelow1e6)}
+	if got != want {
+		t.Errorf("page after the job:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Progress was visible on the way, not only at the end.
+	progress := b.seen("__progress")
+	if !slices.ContainsFunc(progress, func(s string) bool { n, _ := strconv.Atoi(s); return n > 0 && n < 100 }) {
+		t.Errorf("no intermediate progress shown: %v", progress)
+	}
+	if conn := b.seen("__conn"); !isSubsequence([]string{"connecting", "live", "ended"}, conn) {
+		t.Errorf("connection states = %v, want connecting, live, ended", conn)
+	}
+
+	// The Go client reads the same job's stream: the page has every event id
+	// once, and the job's log lines, whole and in order.
+	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + id + "/events")
+	wantIDs(t, b.eventIDs("event-ids"), events)
+	lines := logTexts(events)
+	if len(lines) == 0 {
+		t.Fatalf("the job's stream has no log events: %v", events)
+	}
+	if page := b.entries("job-log"); !slices.Equal(page, lines) {
+		t.Errorf("job log pane differs from the stream's log events:\npage: %q\nwant: %q", page, lines)
+	}
+
+	// A narrow screen: one column, nothing wider than the viewport.
+	b.do("narrow viewport", chromedp.EmulateViewport(390, 844))
+	var overflow int
+	b.eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
+	if overflow > 0 {
+		t.Errorf("the page is %dpx wider than a 390px screen", overflow)
+	}
+	b.screenshot("narrow")
+}
+
+// isSubsequence reports whether want appears in got in order.
+func isSubsequence(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+func TestJobSurvivesBackendRestart(t *testing.T) {
+	demo := startDemo(t, 120*time.Millisecond)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+	b.observe()
+
+	id := b.startJob("10000000")
+	b.waitFor("the job is under way", `Number(document.getElementById('progress').getAttribute('aria-valuenow')) >= 10`, 20*time.Second)
+	before := len(b.eventIDs("event-ids"))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := demo.RestartBackends(ctx); err != nil {
+		t.Fatalf("restarting the backends: %v", err)
+	}
+	t.Logf("backends restarted after %d events", before)
+	// The browser waits the stream's retry delay (2 s) before reconnecting.
+	b.waitFor("the page shows it is reconnecting", `window.__conn.includes('reconnecting')`, stepTimeout)
+	b.screenshot("reconnecting")
+
+	b.waitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 40*time.Second)
+	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.screenshot("completed-after-restart")
+
+	if got := b.evalString(`document.getElementById('result-count').dataset.value`); got != fmt.Sprint(primesBelow1e7) {
+		t.Errorf("#result-count = %s, want %d", got, primesBelow1e7)
+	}
+	conn := b.seen("__conn")
+	if !isSubsequence([]string{"connecting", "live", "reconnecting", "live", "ended"}, conn) {
+		t.Errorf("connection states = %v, want live, reconnecting, live, ended", conn)
+	}
+	if n := len(b.eventSources()); n < 2 {
+		t.Errorf("the page opened %d EventSource connections, want a reconnect", n)
+	}
+	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + id + "/events")
+	wantIDs(t, b.eventIDs("event-ids"), events)
+	if page, lines := b.entries("job-log"), logTexts(events); !slices.Equal(page, lines) {
+		t.Errorf("job log pane differs from the stream's log events:\npage: %q\nwant: %q", page, lines)
+	}
+}
+
+func TestSignOutStopsStreams(t *testing.T) {
+	demo := startDemo(t, 250*time.Millisecond)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+	b.observe()
+
+	b.startJob("10000000")
+	b.waitFor("job events arrive", `document.querySelectorAll('#event-ids li').length >= 2`, stepTimeout)
+	b.waitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
+
+	// Tail a log as well, so two streams are open.
+	b.do("refresh the logs", chromedp.Click(css("#refresh-logs")))
+	b.waitFor("a log to tail", `document.getElementById('log-name').value !== ''`, stepTimeout)
+	b.do("tail the log", chromedp.Click(css("#tail-log")))
+	b.waitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
+	if got := b.evalString(`document.documentElement.dataset.openStreams`); got != "2" {
+		t.Fatalf("open streams before signing out = %s, want 2", got)
+	}
+	b.screenshot("before-sign-out")
+
+	b.do("sign out", chromedp.Click(css("#signout")))
+	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	var got struct{ Open, Job, Log string }
+	b.eval(`({
+		Open: document.documentElement.dataset.openStreams,
+		Job: document.getElementById('conn-state').dataset.state,
+		Log: document.getElementById('log-conn-state').dataset.state,
+	})`, &got)
+	if got.Open != "0" || got.Job != "ended" || got.Log != "ended" {
+		t.Errorf("after signing out: open streams %s, job stream %s, log stream %s; want 0, ended, ended", got.Open, got.Job, got.Log)
+	}
+
+	// Every EventSource connection is closed on the wire, and none comes
+	// back after the retry delay (2 s).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		open := 0
+		for _, s := range b.eventSources() {
+			if !s.Done {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d EventSource connections still open after signing out: %+v", open, b.eventSources())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	requests := len(b.eventSources())
+	ids := len(b.eventIDs("event-ids"))
+	time.Sleep(2500 * time.Millisecond)
+	if n := len(b.eventSources()); n != requests {
+		t.Errorf("the page opened %d more EventSource connections after signing out", n-requests)
+	}
+	if n := len(b.eventIDs("event-ids")); n != ids {
+		t.Errorf("%d job events arrived after signing out", n-ids)
+	}
+	var status int
+	b.eval(`fetch('/v1/sessions/current', { credentials: 'same-origin' }).then((r) => r.status)`, &status, chromedp.EvalAwaitPromise)
+	if status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/sessions/current after signing out = %d, want 401", status)
+	}
+	b.screenshot("signed-out")
+}
+
+func TestTailJobLog(t *testing.T) {
+	demo := startDemo(t, 80*time.Millisecond)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+	b.observe()
+
+	id := b.startJob("10000000")
+	name := "job-" + id
+	// The log exists once the job ships its first line; until then the page
+	// would get NOT_FOUND, so ask for the list again until it is there.
+	b.waitFor("the chooser offers "+name, `(() => {
+		const select = document.getElementById('log-name');
+		if ([...select.options].some((o) => o.value === '`+name+`')) return true;
+		document.getElementById('refresh-logs').click();
+		return false;
+	})()`, stepTimeout)
+	if got := b.evalString(`document.getElementById('log-name').value`); got != name {
+		t.Errorf("the chooser selected %q, want the watched job's log %q", got, name)
+	}
+	b.do("tail the job's log", chromedp.Click(css("#tail-log")))
+	b.waitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
+
+	// Entries arrive while the job still runs: the tail follows live.
+	b.waitFor("a progress line in the log pane", `[...document.querySelectorAll('#log-pane .entry')].some((e) => e.textContent.startsWith('sieved'))`, 20*time.Second)
+	if status := b.evalString(`document.getElementById('job-status').dataset.state`); status != "running" {
+		t.Errorf("the job was %s by the time the tail showed progress; want it still running", status)
+	}
+	b.screenshot("following")
+
+	// The panes keep to the newest entry, unless the user scrolled up: take
+	// the job's log to its top once it overflows, and it stays where the user put it.
+	b.waitFor("the job log overflows", `(() => { const p = document.getElementById('job-log'); return p.scrollHeight > p.clientHeight + 40; })()`, 20*time.Second)
+	b.do("scroll the job log up with the keyboard", chromedp.Focus(css("#job-log")), chromedp.KeyEvent(kb.Home))
+	b.waitFor("the job log stops following", `document.getElementById('job-log').dataset.follow === 'false'`, stepTimeout)
+
+	// The job finishes its log, and the tail ends on the stream's `end`.
+	b.waitFor("the log stream ends", `document.getElementById('log-conn-state').dataset.state === 'ended'`, 30*time.Second)
+	b.waitFor("the job stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.screenshot("ended")
+	var scroll struct{ JobTop, JobGap, TailGap float64 }
+	b.eval(`(() => {
+		const gap = (p) => p.scrollHeight - p.scrollTop - p.clientHeight;
+		const job = document.getElementById('job-log'), tail = document.getElementById('log-pane');
+		return { JobTop: job.scrollTop, JobGap: gap(job), TailGap: gap(tail) };
+	})()`, &scroll)
+	if scroll.JobTop != 0 || scroll.JobGap < 40 {
+		t.Errorf("the job log scrolled on its own after the user scrolled up: %+v", scroll)
+	}
+	if scroll.TailGap > 8 {
+		t.Errorf("the log pane did not keep to its newest entry: %+v", scroll)
+	}
+	if !isSubsequence([]string{"connecting", "live", "ended"}, b.seen("__logConn")) {
+		t.Errorf("log connection states = %v", b.seen("__logConn"))
+	}
+	if note := b.evalString(`(document.querySelector('#log-pane .entry.note:last-child') || {}).textContent || ''`); note == "" {
+		t.Error("no end-of-log note after the stream ended")
+	}
+
+	c := signIn(t, demo.URL, "demo", "demo")
+	events := c.events("/v1/logs/" + name + "/events?follow=true")
+	wantIDs(t, b.eventIDs("log-event-ids"), events)
+	lines := logTexts(events)
+	if page := b.entries("log-pane"); !slices.Equal(page, lines) {
+		t.Errorf("log pane differs from the log's stream:\npage: %q\nwant: %q", page, lines)
+	}
+	// The log service holds the same entries as the job's own stream.
+	if jobLog := b.entries("job-log"); !slices.Equal(jobLog, lines) {
+		t.Errorf("job log pane differs from the log service's entries:\njob:  %q\nlogs: %q", jobLog, lines)
+	}
+	if !slices.ContainsFunc(lines, func(s string) bool { return strings.Contains(s, "\n") }) {
+		t.Errorf("no multi-line entry in the job's log to check: %q", lines)
+	}
+}
