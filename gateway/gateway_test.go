@@ -106,6 +106,12 @@ func startBackendB(t testing.TB, b *backend) *grpc.ClientConn {
 // on an httptest server.
 func startGateway(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) http.Handler, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
+	srv, _ := startGatewayGW(t, conn, wrap, opts...)
+	return srv
+}
+
+func startGatewayGW(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) http.Handler, opts ...gateway.Option) (*httptest.Server, *gateway.Gateway) {
+	t.Helper()
 	gw, err := gateway.New(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +129,7 @@ func startGateway(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) h
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, gw
 }
 
 // stream opens an SSE request and returns the response and a reader of its

@@ -243,3 +243,46 @@ func formatID(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
 		return strconv.FormatInt(v.Int(), 10)
 	}
 }
+
+// Kind describes one kind of event that Map produces, for documentation
+// such as an OpenAPI document.
+type Kind struct {
+	// Name is the event's name; empty for an anonymous event, which
+	// EventSource dispatches as "message".
+	Name string
+	// NameField, when not nil, is the string field of the message whose
+	// value names the event instead of Name (see FieldOptions.event_name).
+	NameField protoreflect.FieldDescriptor
+	// Case is the oneof case whose value is the data, or nil when the data
+	// is the whole message.
+	Case protoreflect.FieldDescriptor
+	// Raw is the string field whose text is the data as it is, one data:
+	// line per line; nil when the data is JSON (the message, the case's
+	// message, or the case's scalar as protojson encodes it).
+	Raw protoreflect.FieldDescriptor
+}
+
+// IDField returns the field whose value becomes the event's id:, or nil
+// when events carry no id. A zero value sends no id.
+func (m *Mapper) IDField() protoreflect.FieldDescriptor { return m.idField }
+
+// Kinds lists the events Map produces: one per case of the event oneof
+// when the message has one, else one for the whole message. (A message
+// whose oneof has no case set is sent like a message without a oneof; no
+// kind lists that.)
+func (m *Mapper) Kinds() []Kind {
+	if m.oneof == nil {
+		return []Kind{{Name: m.fixedName, NameField: m.nameField, Raw: m.raw}}
+	}
+	cases := m.oneof.Fields()
+	kinds := make([]Kind, 0, cases.Len())
+	for i := range cases.Len() {
+		fd := cases.Get(i)
+		k := Kind{Name: string(fd.Name()), NameField: m.nameField, Case: fd, Raw: m.caseRaw[fd.Name()]}
+		if fd.Message() == nil && fd.Kind() == protoreflect.StringKind && fieldOptions(fd).GetRawText() {
+			k.Raw = fd
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds
+}

@@ -1,0 +1,221 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ssegate/ssegate/gateway"
+	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
+)
+
+// retryOf returns the retry of a reconnect event, failing on anything else.
+func retryOf(t *testing.T, unit string) time.Duration {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(unit, "\n\n"), "\n")
+	if len(lines) != 3 || lines[0] != "event: reconnect" || !strings.HasPrefix(lines[1], "retry: ") || lines[2] != "data: {}" {
+		t.Fatalf("want a reconnect event, got %q", unit)
+	}
+	ms, err := strconv.Atoi(strings.TrimPrefix(lines[1], "retry: "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func TestDrainEndsStreamsWithJitteredRetry(t *testing.T) {
+	t.Parallel()
+	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		_ = s.Send(progress(1, 1))
+		<-s.Context().Done()
+		return nil
+	}}
+	srv, gw := startGatewayGW(t, startBackend(t, b), nil, gateway.WithReconnectJitter(5*time.Second))
+	var streams []*units
+	for range 3 {
+		_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+		u.mustNext(t)
+		u.mustNext(t)
+		streams = append(streams, u)
+	}
+	if gw.OpenStreams() != 3 {
+		t.Fatalf("open streams %d", gw.OpenStreams())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := gw.Drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	for _, u := range streams {
+		got := u.rest(t)
+		if len(got) != 1 {
+			t.Fatalf("after drain: %q", got)
+		}
+		// The method's retry is 2 s; the jitter adds up to 5 s.
+		if r := retryOf(t, got[0]); r < 2*time.Second || r >= 7*time.Second {
+			t.Fatalf("retry %v outside [2s, 7s)", r)
+		}
+	}
+	if !gw.Draining() || gw.OpenStreams() != 0 {
+		t.Fatalf("draining %v, open %d", gw.Draining(), gw.OpenStreams())
+	}
+	resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("new stream while draining: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestMaxLifetimeEndsAtEventBoundary(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClock()
+	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		_ = s.Send(progress(1, 1))
+		<-s.Context().Done()
+		return nil
+	}}
+	srv := startGateway(t, startBackend(t, b), nil, gateway.WithClock(clock), gateway.WithHeartbeat(time.Hour),
+		gateway.WithMaxLifetime(time.Minute, 10*time.Second), gateway.WithReconnectJitter(time.Second))
+	_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	u.mustNext(t)
+	u.mustNext(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 2); err != nil { // heartbeat and lifetime timers
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // the lifetime is 50 to 60 s
+	got := u.rest(t)
+	if len(got) != 1 {
+		t.Fatalf("at the end of the lifetime: %q", got)
+	}
+	if r := retryOf(t, got[0]); r < 2*time.Second || r >= 3*time.Second {
+		t.Fatalf("retry %v outside [2s, 3s)", r)
+	}
+}
+
+func TestStreamCaps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		opts       []gateway.Option
+		otherIP    bool // the second stream comes from another client address
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "global cap", opts: []gateway.Option{gateway.WithMaxStreams(1)}, wantStatus: 503, wantCode: "UNAVAILABLE"},
+		{name: "per-IP cap", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, wantStatus: 429, wantCode: "RESOURCE_EXHAUSTED"},
+		{name: "per-IP cap, other address", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, otherIP: true, wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := &backend{watch: idle}
+			// Tests cannot dial from two addresses, so the client address
+			// comes from a test header here.
+			byHeader := gateway.WithClientIP(func(r *http.Request) string { return r.Header.Get("X-Test-Client") })
+			srv := startGateway(t, startBackend(t, b), nil, append(tt.opts, byHeader)...)
+			_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", http.Header{"X-Test-Client": {"a"}})
+			u.mustNext(t)
+			client := "a"
+			if tt.otherIP {
+				client = "b"
+			}
+			resp, u2 := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", http.Header{"X-Test-Client": {client}})
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("second stream: %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.wantStatus == 200 {
+				u2.mustNext(t)
+				return
+			}
+			var body struct{ Code, Message string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Code != tt.wantCode || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("body %+v (%v), Retry-After %q", body, err, resp.Header.Get("Retry-After"))
+			}
+			if b.callCount() != 1 {
+				t.Fatalf("backend saw %d streams, want 1", b.callCount())
+			}
+		})
+	}
+}
+
+// A client that stops reading is evicted by the per-write deadline, and its
+// upstream stream is cancelled.
+func TestSlowReaderEvicted(t *testing.T) {
+	t.Parallel()
+	cancelled := make(chan struct{})
+	big := strings.Repeat("x", 64<<10)
+	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		defer close(cancelled)
+		for i := uint64(1); ; i++ {
+			if err := s.Send(logLine(i, big)); err != nil {
+				return err
+			}
+		}
+	}}
+	srv := startGateway(t, startBackend(t, b), nil, gateway.WithWriteTimeout(200*time.Millisecond))
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Ask for the stream, then never read a byte.
+	fmt.Fprintf(conn, "GET /v1/jobs/j1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	select {
+	case <-cancelled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("upstream still streaming 30 s after the client stopped reading")
+	}
+}
+
+// A GET that announces a chunked body and never sends it still streams at
+// once: the gateway never waits for a request body.
+func TestChunkedGETStreamsAtOnce(t *testing.T) {
+	t.Parallel()
+	cancelled := make(chan struct{})
+	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		_ = s.Send(progress(1, 1))
+		<-s.Context().Done()
+		close(cancelled)
+		return nil
+	}}
+	srv := startGateway(t, startBackend(t, b), nil)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /v1/jobs/j1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hang guard, not a speed check
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &units{r: bufio.NewReader(resp.Body)}
+	if resp.StatusCode != 200 || u.mustNext(t) != ": ok\n" || !strings.HasPrefix(u.mustNext(t), "id: 1\n") {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The server must still notice the client leaving, although the body
+	// it announced never ended.
+	conn.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream still open 10 s after the client left")
+	}
+}
