@@ -46,10 +46,16 @@ func (b *browser) signIn(user, password string) {
 // fill empties the input with the given id and types text into it.
 func (b *browser) fill(id, text string) {
 	b.t.Helper()
-	var ok bool
-	// chromedp.Clear resets the value attribute, not what the user typed.
-	b.eval(`(() => { const e = document.getElementById('`+id+`'); e.value = ''; return true; })()`, &ok)
+	b.clear(id)
 	b.do("type into #"+id, chromedp.SendKeys(css("#"+id), text))
+}
+
+// clear empties an input (chromedp.Clear resets the value attribute, not
+// what the user typed).
+func (b *browser) clear(id string) {
+	b.t.Helper()
+	var ok bool
+	b.eval(`(() => { const e = document.getElementById('`+id+`'); e.value = ''; return true; })()`, &ok)
 }
 
 // observe records, from now on, every connection state of both streams and
@@ -86,9 +92,14 @@ func (b *browser) seen(key string) []string {
 // startJob submits the job form and returns the id of the job it watches.
 func (b *browser) startJob(limit string) string {
 	b.t.Helper()
-	b.fill("limit", limit)
+	if limit == "" {
+		b.clear("limit")
+	} else {
+		b.fill("limit", limit)
+	}
+	before := b.evalString(`document.getElementById('job-panel').dataset.jobId`)
 	b.do("start a job below "+limit, chromedp.Click(css("#start-job")))
-	b.waitFor("the page watches the new job", `document.getElementById('job-panel').dataset.jobId !== ''`, stepTimeout)
+	b.waitFor("the page watches the new job", `!['', '`+before+`'].includes(document.getElementById('job-panel').dataset.jobId)`, stepTimeout)
 	return b.evalString(`document.getElementById('job-panel').dataset.jobId`)
 }
 
@@ -473,4 +484,45 @@ func TestTailJobLog(t *testing.T) {
 	if !slices.ContainsFunc(lines, func(s string) bool { return strings.Contains(s, "\n") }) {
 		t.Errorf("no multi-line entry in the job's log to check: %q", lines)
 	}
+}
+
+func TestCancelAndWatchAgain(t *testing.T) {
+	demo := startDemo(t, 40*time.Millisecond)
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+
+	first := b.startJob("1000000")
+	b.waitFor("the first job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
+
+	// An empty limit takes the server's default, far too long to wait for.
+	second := b.startJob("")
+	b.waitFor("the second job makes progress", `document.querySelectorAll('#event-ids li').length >= 3`, stepTimeout)
+	b.waitFor("the jobs list shows the default limit",
+		`(document.querySelector('#jobs-list button[data-job-id="`+second+`"] .jl-detail') || {}).textContent?.startsWith('below 400,000,000')`, stepTimeout)
+	b.waitFor("cancel is enabled", `!document.getElementById('cancel-job').disabled`, stepTimeout)
+	b.do("cancel the job", chromedp.Click(css("#cancel-job")))
+	b.waitFor("the page shows the job cancelled", `document.getElementById('job-status').dataset.state === 'cancelled'`, stepTimeout)
+	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.waitFor("the jobs list shows the job cancelled",
+		`!!document.querySelector('#jobs-list button[data-job-id="`+second+`"] .jl-state[data-state="cancelled"]')`, stepTimeout)
+	if got := b.evalString(`document.getElementById('job-status').textContent`); got != "cancelled by demo" {
+		t.Errorf("#job-status = %q, want %q", got, "cancelled by demo")
+	}
+	if got := b.evalString(`document.getElementById('result-count').dataset.value`); got != "" {
+		t.Errorf("a cancelled job shows a result: %s", got)
+	}
+	b.screenshot("cancelled")
+
+	// Clicking the first job in the list watches it again: its whole history
+	// replays, from the first event to the result.
+	b.do("watch the first job again", chromedp.Click(css(`#jobs-list button[data-job-id="`+first+`"]`)))
+	b.waitFor("the first job's result shows", `document.getElementById('result-count').dataset.value === '`+fmt.Sprint(primesBelow1e6)+`'`, stepTimeout)
+	b.waitFor("the replayed stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	if got := b.evalString(`document.querySelector('#jobs-list [aria-current="true"]').dataset.jobId`); got != first {
+		t.Errorf("the list marks job %s as watched, want %s", got, first)
+	}
+	b.screenshot("watched-again")
+	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + first + "/events")
+	wantIDs(t, b.eventIDs("event-ids"), events)
 }

@@ -251,6 +251,7 @@
     if (first) {
       resetJobView();
       resetLogView();
+      chosenLog = '';
     }
     refreshJobs();
     refreshLogs();
@@ -580,6 +581,7 @@
   }
 
   let logsSeq = 0;
+  let chosenLog = ''; // the log the user picked in the chooser, if any
 
   async function refreshLogs() {
     if (username === null) return;
@@ -608,10 +610,12 @@
       options.push(o);
     }
     select.replaceChildren(...options);
-    // Keep the user's choice; otherwise offer the watched job's log.
+    // Keep what the user chose; otherwise offer the watched job's log.
     const jobLog = job ? 'job-' + job.id : '';
-    if (logs.some((l) => l.name === previous)) select.value = previous;
-    else if (logs.some((l) => l.name === jobLog)) select.value = jobLog;
+    const has = (name) => name && logs.some((l) => l.name === name);
+    if (has(chosenLog)) select.value = chosenLog;
+    else if (has(jobLog)) select.value = jobLog;
+    else if (has(previous)) select.value = previous;
     $('tail-log').disabled = logs.length === 0;
   }
 
@@ -655,6 +659,9 @@
     tailLog(name);
   });
 
+  $('log-name').addEventListener('change', () => {
+    chosenLog = $('log-name').value;
+  });
   $('stop-tail').addEventListener('click', stopTail);
   $('refresh-logs').addEventListener('click', refreshLogs);
 
