@@ -17,14 +17,18 @@ import (
 )
 
 // startDemo runs the whole demo in-process on a loopback port with its own
-// data directory; pace is the minimum time a job spends on one chunk.
-func startDemo(t *testing.T, pace time.Duration) *app.Demo {
+// data directory; pace is the minimum time a job spends on one chunk, and
+// each edit may change the config further.
+func startDemo(t *testing.T, pace time.Duration, edits ...func(*config.Config)) *app.Demo {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.JobPace = pace
 	cfg.LogLevel = "warn"
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

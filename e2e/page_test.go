@@ -13,6 +13,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/ssegate/ssegate/internal/config"
 )
 
 // π(10^6) and π(10^7), with the largest primes below those limits.
@@ -209,6 +211,17 @@ func TestSignIn(t *testing.T) {
 	}
 	if httpOnly == 0 {
 		t.Errorf("no HttpOnly session cookie after signing in: %+v", cookies.Cookies)
+	}
+
+	// The page came with its security headers through the whole gateway.
+	var headers map[string]string
+	b.eval(`fetch('/', { method: 'HEAD' }).then((r) => ({
+		csp: r.headers.get('content-security-policy') || '',
+		nosniff: r.headers.get('x-content-type-options') || '',
+		cache: r.headers.get('cache-control') || '',
+	}))`, &headers, chromedp.EvalAwaitPromise)
+	if !strings.Contains(headers["csp"], "script-src 'self'") || headers["nosniff"] != "nosniff" || headers["cache"] != "no-cache" {
+		t.Errorf("page headers through the gateway: %v", headers)
 	}
 
 	// A reload finds the session through GET /v1/sessions/current.
@@ -525,4 +538,37 @@ func TestCancelAndWatchAgain(t *testing.T) {
 	b.screenshot("watched-again")
 	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + first + "/events")
 	wantIDs(t, b.eventIDs("event-ids"), events)
+}
+
+func TestSessionExpiresMidStream(t *testing.T) {
+	const ttl = 4 * time.Second
+	demo := startDemo(t, 40*time.Millisecond, func(c *config.Config) { c.SessionTTL = ttl })
+	b := newBrowser(t)
+	b.open(demo.URL)
+	b.signIn("demo", "demo")
+	b.startJob("")
+	b.waitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
+
+	// The gateway ends the stream with an `error` event when the session
+	// expires; the page shows it, stops the stream and asks to sign in again.
+	b.waitFor("the stream's error shows", `document.getElementById('job-error').textContent.includes('UNAUTHENTICATED')`, ttl+stepTimeout)
+	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	b.screenshot("expired")
+	var got struct{ Conn, Open, JobError, SigninError string }
+	b.eval(`({
+		Conn: document.getElementById('conn-state').dataset.state,
+		Open: document.documentElement.dataset.openStreams,
+		JobError: document.getElementById('job-error').textContent,
+		SigninError: document.getElementById('signin-error').textContent,
+	})`, &got)
+	t.Logf("after expiry: %+v", got)
+	if got.Conn != "ended" || got.Open != "0" || !strings.Contains(got.SigninError, "session has ended") {
+		t.Errorf("after the session expired: %+v; want the stream ended, none open, and a sign-in message", got)
+	}
+	// The page closed the EventSource itself: no reconnect after the retry delay.
+	requests := len(b.eventSources())
+	time.Sleep(2500 * time.Millisecond)
+	if n := len(b.eventSources()); n != requests {
+		t.Errorf("the page reconnected %d times after the session expired", n-requests)
+	}
 }
