@@ -223,7 +223,7 @@
   }
 
   function closeAllStreams(detail) {
-    for (const s of Array.from(openStreams)) s.close('closed', detail);
+    for (const s of Array.from(openStreams)) s.close('stopped', detail);
   }
 
   // ---------------------------------------------------------------- session
@@ -446,7 +446,8 @@
           $('job-error').textContent = 'The server refused the job stream.';
           if (username !== null) checkSession('Your session has ended. Please sign in again.');
         }
-        if (reason !== 'replaced' && reason !== 'closed') refreshJobs();
+        // After a sign-out (stopped) there is nobody to list jobs for.
+        if (reason !== 'replaced' && reason !== 'stopped') refreshJobs();
       },
     });
   }
