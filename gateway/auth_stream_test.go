@@ -114,20 +114,12 @@ func TestSessionExpiryMidStream(t *testing.T) {
 	}
 }
 
-// The verified identity reaches the backend as metadata (set by the
-// ServeMux annotator the auth package installs); Last-Event-ID without a
-// marked field would travel as metadata too.
+// The verified identity reaches the backend as metadata, set by the
+// gateway alone; nothing a client sends can add to it.
 func TestUpstreamMetadata(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: func(*jobsv1.WatchJobRequest, jobsv1.JobService_WatchJobServer) error { return nil }}
-	annotate := func(ctx context.Context, _ *http.Request) metadata.MD {
-		if p, ok := auth.FromContext(ctx); ok {
-			return p.Metadata()
-		}
-		return nil
-	}
-	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "tok"}),
-		gateway.WithServeMuxOptions(runtimeWithMetadata(annotate)))
+	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "tok"}))
 	h := http.Header{
 		"Cookie":                        {"ssegate_session=secret"},
 		"Authorization":                 {"Bearer spoofed"},

@@ -82,8 +82,16 @@ func New(opts ...Option) (*Gateway, error) {
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	}, cfg.muxOptions...)
-	// Last, so that no option can undo it.
-	muxOpts = append(muxOpts, runtime.WithIncomingHeaderMatcher(incomingHeader))
+	// Last, so that no option can undo them: credentials and identity never
+	// cross the gateway from clients, the gateway's own metadata never leaks
+	// out as response headers, and the verified principal goes to every
+	// upstream call, REST and SSE alike.
+	muxOpts = append(muxOpts,
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(auth.OutgoingHeaderMatcher),
+		runtime.WithOutgoingTrailerMatcher(auth.OutgoingTrailerMatcher),
+		runtime.WithMetadata(auth.PrincipalMetadata),
+	)
 	g := &Gateway{
 		cfg:          cfg,
 		mux:          runtime.NewServeMux(muxOpts...),

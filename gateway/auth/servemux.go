@@ -26,18 +26,13 @@ const (
 	MetadataClearSession = "x-ssegate-clear-session"
 )
 
-// ServeMuxOptions are the grpc-gateway options that carry sessions through a
-// runtime.ServeMux served behind Wrap: Set-Cookie from the auth service's
-// metadata, the verified principal as metadata on every upstream call, and
-// header matchers that let no identity or cookie through either way.
+// ServeMuxOptions are the grpc-gateway options the middleware needs: turning
+// the auth service's session metadata into Set-Cookie. The gateway itself
+// installs the rest, whatever options it is given (see gateway.New): header
+// matchers that let no identity or cookie through either way, and the
+// verified principal as metadata on every upstream call.
 func (m *Middleware) ServeMuxOptions() []runtime.ServeMuxOption {
-	return []runtime.ServeMuxOption{
-		runtime.WithForwardResponseOption(m.ForwardSession),
-		runtime.WithIncomingHeaderMatcher(IncomingHeaderMatcher),
-		runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher),
-		runtime.WithOutgoingTrailerMatcher(OutgoingTrailerMatcher),
-		runtime.WithMetadata(PrincipalMetadata),
-	}
+	return []runtime.ServeMuxOption{runtime.WithForwardResponseOption(m.ForwardSession)}
 }
 
 // IncomingHeaderMatcher is runtime.DefaultHeaderMatcher without anything

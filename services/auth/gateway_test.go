@@ -8,14 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-
+	ssegate "github.com/ssegate/ssegate/gateway"
 	gwauth "github.com/ssegate/ssegate/gateway/auth"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 )
 
-// gateway is grpc-gateway's ServeMux with the session options, behind the
-// session middleware, on httptest: the REST half of the real gateway.
+// gateway is the real gateway with the session options, behind the session
+// middleware, on httptest.
 type gateway struct {
 	srv    *httptest.Server
 	client *http.Client
@@ -27,8 +26,11 @@ func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := runtime.NewServeMux(m.ServeMuxOptions()...)
-	if err := authv1.RegisterAuthServiceHandlerClient(t.Context(), mux, authv1.NewAuthServiceClient(b.conn)); err != nil {
+	mux, err := ssegate.New(ssegate.WithServeMuxOptions(m.ServeMuxOptions()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mux.Register(t.Context(), authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0), b.conn, authv1.RegisterAuthServiceHandler); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{}
