@@ -11,6 +11,10 @@ BUF       := $(TOOL) buf
 GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 GOOGLEAPIS_DIR := .cache/googleapis
 BENCH_TIME ?= 2s
+# The descriptor set, with comments, that the OpenAPI 3.2 document is generated from.
+OPENAPI_IMAGE := .cache/ssegate.binpb
+# The npm package whose OpenAPI schema validator gateway/openapi's tests run.
+OPENAPI_VALIDATOR := gateway/openapi/testdata/validator
 
 .PHONY: help
 help: ## list the targets
@@ -32,6 +36,8 @@ generate: protodeps ## regenerate gen/ from proto/
 	  'package openapiv2' '' 'import _ "embed"' '' \
 	  '// JSON is the merged OpenAPI v2 document generated from proto/.' \
 	  '//' '//go:embed ssegate.swagger.json' 'var JSON []byte' > gen/openapiv2/openapiv2.go
+	$(BUF) build --as-file-descriptor-set -o $(OPENAPI_IMAGE)
+	$(GO) run ./internal/cmd/genopenapi -image $(OPENAPI_IMAGE) -out gen/openapi
 
 .PHONY: check-generate
 check-generate: generate ## fail if gen/ differs from what make generate writes
@@ -48,8 +54,14 @@ lint: protodeps ## go vet, buf lint and buf format
 build: ## build every binary into bin/
 	$(GO) build -o bin/ ./cmd/...
 
+.PHONY: npmdeps
+npmdeps: $(OPENAPI_VALIDATOR)/node_modules/.package-lock.json ## install the npm packages the tests use
+
+$(OPENAPI_VALIDATOR)/node_modules/.package-lock.json: $(OPENAPI_VALIDATOR)/package-lock.json
+	npm ci --prefix $(OPENAPI_VALIDATOR) --no-audit --no-fund
+
 .PHONY: test
-test: ## run every test, with the race detector
+test: npmdeps ## run every test, with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 .PHONY: run

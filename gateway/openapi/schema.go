@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -19,6 +18,7 @@ type Schema struct {
 	Type                 any        `json:"type,omitempty"` // a string or a list of strings
 	Format               string     `json:"format,omitempty"`
 	Pattern              string     `json:"pattern,omitempty"`
+	MaxLength            *int       `json:"maxLength,omitempty"`
 	Minimum              *int64     `json:"minimum,omitempty"`
 	Maximum              *int64     `json:"maximum,omitempty"`
 	Const                any        `json:"const,omitempty"`
@@ -238,14 +238,4 @@ func nullable(s *Schema) *Schema {
 		}
 	}
 	return s // anything, null included
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
