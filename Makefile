@@ -11,6 +11,8 @@ BUF       := $(TOOL) buf
 GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 GOOGLEAPIS_DIR := .cache/googleapis
 BENCH_TIME ?= 2s
+# Extra flags for `ssebench run` in make bench, e.g. SSEBENCH_FLAGS="-runs 3 -scenarios 1,3".
+SSEBENCH_FLAGS ?=
 # The descriptor set, with comments, that the OpenAPI 3.2 document is generated from.
 OPENAPI_IMAGE := .cache/ssegate.binpb
 # The npm package whose OpenAPI schema validator gateway/openapi's tests run.
@@ -69,5 +71,7 @@ run: ## start the whole demo on http://127.0.0.1:8080
 	$(GO) run ./cmd/ssegate-demo
 
 .PHONY: bench
-bench: ## run the benchmarks
+bench: ## run the benchmarks, then ssebench's scenarios (table on stdout, JSON in bench-results.json)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
+	$(GO) build -o bin/ssebench ./cmd/ssebench
+	bin/ssebench run -out bench-results.json $(SSEBENCH_FLAGS)

@@ -1,0 +1,421 @@
+// Package bench is the ssebench tool: it measures the ssegate gateway side
+// by side with its alternatives, on this machine, with every process on
+// loopback.
+//
+// `ssebench run` starts a BenchService backend and gateway processes by
+// re-executing its own binary (`ssebench serve-backend`, `ssebench
+// serve-gateway`), so that the gateway's memory and CPU time are read for
+// that process alone, from /proc; it then drives load from its own process
+// with a gRPC client, a lean SSE reader and an NDJSON reader, and prints one
+// markdown table (JSON beside it). Scenarios:
+//
+//  1. throughput of 128-byte messages, 1 and 100 streams: direct gRPC,
+//     ssegate SSE, grpc-gateway's generated NDJSON handler, and ssegate's
+//     NDJSON fallback;
+//  2. memory and goroutines of 10,000 idle streams, and after they close;
+//  3. latency the gateway adds at half the SSE peak rate;
+//  4. new streams per second and time to first byte.
+//
+// Every figure is the median of several runs; every ratio is taken within
+// one run.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ssegate/ssegate/internal/bench/procstat"
+)
+
+// Settings are the knobs of one run; Smoke sets tiny ones.
+type Settings struct {
+	Runs               int           `json:"runs"`
+	Size               int           `json:"size"`
+	Streams            []int         `json:"streams"`
+	Warmup             time.Duration `json:"warmup"`
+	Window             time.Duration `json:"window"`
+	IdleStreams        int           `json:"idleStreams"`
+	Settle             time.Duration `json:"settle"`
+	LatencyDuration    time.Duration `json:"latencyDuration"`
+	ConnectStreams     int           `json:"connectStreams"`
+	ConnectConcurrency int           `json:"connectConcurrency"`
+	Scenarios          []int         `json:"scenarios"`
+	Smoke              bool          `json:"smoke"`
+}
+
+// DefaultSettings are those of `make bench`.
+func DefaultSettings() Settings {
+	return Settings{
+		Runs: 5, Size: 128, Streams: []int{1, 100},
+		Warmup: 300 * time.Millisecond, Window: 2 * time.Second,
+		IdleStreams: 10_000, Settle: 500 * time.Millisecond,
+		LatencyDuration: 2 * time.Second,
+		ConnectStreams:  2000, ConnectConcurrency: 8,
+		Scenarios: []int{1, 2, 3, 4},
+	}
+}
+
+// SmokeSettings run every scenario in seconds, to check the tool works.
+func SmokeSettings() Settings {
+	s := DefaultSettings()
+	s.Runs = 1
+	s.Streams = []int{1, 10}
+	s.Warmup, s.Window = 50*time.Millisecond, 200*time.Millisecond
+	s.IdleStreams, s.Settle = 50, 50*time.Millisecond
+	s.LatencyDuration = 300 * time.Millisecond
+	s.ConnectStreams, s.ConnectConcurrency = 50, 4
+	s.Smoke = true
+	return s
+}
+
+var commands = []string{"run", "serve-backend", "serve-gateway"}
+
+// IsCommand reports whether name is one of the tool's subcommands; a test
+// binary that re-executes itself as the tool checks its first argument.
+func IsCommand(name string) bool { return slices.Contains(commands, name) }
+
+const usage = `usage:
+  ssebench run [flags]        run the scenarios, print a markdown table, write JSON
+  ssebench serve-backend      (started by run) the bench gRPC backend
+  ssebench serve-gateway      (started by run) the gateway under test
+Run "ssebench run -h" for the flags.
+`
+
+// Main runs the tool with args (without the program name) and returns the
+// process exit code. SIGINT and SIGTERM stop it cleanly.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || !IsCommand(args[0]) {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := raiseFileLimit(); err != nil {
+		fmt.Fprintln(stderr, "ssebench: raising the open file limit:", err)
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = runCommand(ctx, args[1:], stdout, stderr)
+	case "serve-backend":
+		err = serveBackend(untilStdinCloses(ctx, os.Stdin), args[1:], stdout, stderr)
+	case "serve-gateway":
+		err = serveGateway(untilStdinCloses(ctx, os.Stdin), args[1:], stdout, stderr)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ssebench %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	smoke := fs.Bool("smoke", false, "tiny sizes, one run: checks that every scenario works, in seconds")
+	out := fs.String("out", "bench-results.json", "where to write the JSON results")
+	def := DefaultSettings()
+	runs := fs.Int("runs", def.Runs, "runs per figure; each figure is their median")
+	size := fs.Int("size", def.Size, "payload bytes per message")
+	streams := fs.String("streams", "", "concurrent streams of the throughput and latency scenarios (default 1,100)")
+	window := fs.Duration("window", def.Window, "throughput measuring window")
+	idle := fs.Int("idle-streams", def.IdleStreams, "idle streams held open at once")
+	latDur := fs.Duration("latency-duration", def.LatencyDuration, "length of each latency measurement")
+	conn := fs.Int("connect-streams", def.ConnectStreams, "streams opened in the connect scenario")
+	conc := fs.Int("connect-concurrency", def.ConnectConcurrency, "streams opened at a time")
+	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := def
+	if *smoke {
+		set = SmokeSettings()
+	}
+	// Flags given explicitly override the defaults and the smoke settings.
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "runs":
+			set.Runs = *runs
+		case "size":
+			set.Size = *size
+		case "streams":
+			set.Streams, err = parseInts(*streams)
+		case "window":
+			set.Window = *window
+		case "idle-streams":
+			set.IdleStreams = *idle
+		case "latency-duration":
+			set.LatencyDuration = *latDur
+		case "connect-streams":
+			set.ConnectStreams = *conn
+		case "connect-concurrency":
+			set.ConnectConcurrency = *conc
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if set.Scenarios, err = parseInts(*scen); err != nil {
+		return err
+	}
+	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 ||
+		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 {
+		return errors.New("every count and duration must be positive")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	h := &harness{set: set, exe: exe, log: stderr}
+	rep, err := h.run(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return rep.WriteTable(stdout)
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("not a list of numbers: %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// harness runs the scenarios against the processes it starts.
+type harness struct {
+	set     Settings
+	exe     string
+	log     io.Writer
+	backend *child
+	direct  *target // the backend connection, shared by every target
+	stopErr []error
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.log, "ssebench: "+format+"\n", args...)
+}
+
+func (h *harness) has(scenario int) bool { return slices.Contains(h.set.Scenarios, scenario) }
+
+func (h *harness) run(ctx context.Context) (rep *Report, err error) {
+	started := time.Now()
+	rep = &Report{Started: started, Settings: h.set, CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	rep.LoadBefore, _ = procstat.LoadAvg()
+	h.logf("load average %.2f %.2f %.2f", rep.LoadBefore[0], rep.LoadBefore[1], rep.LoadBefore[2])
+
+	if h.backend, err = startChild(ctx, h.exe, "backend", h.log, "serve-backend", "-addr", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		// A child that exited badly (a panic, a race report) fails the run.
+		h.stopChild(h.backend)
+		err = errors.Join(append([]error{err}, h.stopErr...)...)
+	}()
+	conn, err := dialBackend(h.backend.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	h.direct = &target{backend: conn}
+
+	peak := map[int]float64{}
+	if h.has(1) {
+		if rep.Throughput, err = h.scenarioThroughput(ctx); err != nil {
+			return nil, fmt.Errorf("throughput: %w", err)
+		}
+		for _, t := range rep.Throughput {
+			peak[t.Streams] = t.Median.SSE.EventsPerSec
+		}
+	}
+	if h.has(2) {
+		if rep.Idle, err = h.scenarioIdle(ctx); err != nil {
+			return nil, fmt.Errorf("idle: %w", err)
+		}
+	}
+	if h.has(3) {
+		if rep.Latency, err = h.scenarioLatency(ctx, peak); err != nil {
+			return nil, fmt.Errorf("latency: %w", err)
+		}
+	}
+	if h.has(4) {
+		if rep.Connect, err = h.scenarioConnect(ctx); err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+	}
+	rep.LoadAfter, _ = procstat.LoadAvg()
+	rep.Seconds = time.Since(started).Seconds()
+	h.logf("load average %.2f %.2f %.2f; %.0f s", rep.LoadAfter[0], rep.LoadAfter[1], rep.LoadAfter[2], rep.Seconds)
+	return rep, nil
+}
+
+func (h *harness) startGateway(ctx context.Context, extra ...string) (*child, error) {
+	args := append([]string{"serve-gateway", "-addr", "127.0.0.1:0", "-backend", h.backend.addr}, extra...)
+	return startChild(ctx, h.exe, "gateway", h.log, args...)
+}
+
+func (h *harness) stopChild(c *child) {
+	if err := c.stop(); err != nil {
+		h.stopErr = append(h.stopErr, err)
+	}
+}
+
+func (h *harness) target(gw *child) *target {
+	t := *h.direct
+	t.gateway = gw.addr
+	t.client = newHTTPClient(true, false)
+	return &t
+}
+
+func (h *harness) scenarioThroughput(ctx context.Context) ([]Throughput, error) {
+	gw, err := h.startGateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer h.stopChild(gw)
+	t := h.target(gw)
+	out := make([]Throughput, len(h.set.Streams))
+	for i, n := range h.set.Streams {
+		out[i].Streams = n
+	}
+	for run := range h.set.Runs {
+		for i, n := range h.set.Streams {
+			var r ThroughputRun
+			for _, p := range []path{direct, sse, ndjson, fallback} {
+				rate, err := h.throughput(ctx, t, gw, p, n)
+				if err != nil {
+					return nil, err
+				}
+				h.logf("throughput run %d/%d, %d streams: %s %s events/s, gateway %.2f s/M events",
+					run+1, h.set.Runs, n, p, thousands(rate.EventsPerSec), rate.GatewayCPUPerMEvents)
+				switch p {
+				case direct:
+					r.Direct = rate
+				case sse:
+					r.SSE = rate
+				case ndjson:
+					r.NDJSON = rate
+				case fallback:
+					r.Fallback = rate
+				}
+			}
+			r.SSEOverNDJSON = r.SSE.EventsPerSec / r.NDJSON.EventsPerSec
+			r.SSEOverDirect = r.SSE.EventsPerSec / r.Direct.EventsPerSec
+			out[i].Runs = append(out[i].Runs, r)
+		}
+		t.client.CloseIdleConnections()
+	}
+	for i := range out {
+		out[i].finish()
+	}
+	return out, nil
+}
+
+func (h *harness) scenarioIdle(ctx context.Context) (*Idle, error) {
+	res := &Idle{}
+	for run := range h.set.Runs {
+		r, err := h.idle(ctx, h.set.IdleStreams)
+		if err != nil {
+			return nil, err
+		}
+		h.logf("idle run %d/%d: %d streams opened in %.1f s: %.1f KiB and %.2f goroutines per stream; after close RSS %+.0f KiB, goroutines %+d",
+			run+1, h.set.Runs, r.Streams, r.OpenSeconds, r.RSSPerStreamKiB, r.GoroutinesPerStream,
+			r.ClosedRSSOverBaselineKiB, r.ClosedGoroutines-r.BaselineGoroutines)
+		res.Runs = append(res.Runs, r)
+	}
+	res.finish()
+	return res, nil
+}
+
+func (h *harness) scenarioLatency(ctx context.Context, peak map[int]float64) ([]Latency, error) {
+	gw, err := h.startGateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer h.stopChild(gw)
+	t := h.target(gw)
+	out := make([]Latency, len(h.set.Streams))
+	for i, n := range h.set.Streams {
+		if peak[n] == 0 { // scenario 1 was not run: measure the peak once
+			r, err := h.throughput(ctx, t, gw, sse, n)
+			if err != nil {
+				return nil, err
+			}
+			peak[n] = r.EventsPerSec
+		}
+		out[i] = Latency{Streams: n, Rate: peak[n] / 2}
+	}
+	for run := range h.set.Runs {
+		for i := range out {
+			l := &out[i]
+			d, _, err := h.latencies(ctx, t, direct, l.Streams, l.Rate)
+			if err != nil {
+				return nil, err
+			}
+			s, sent, err := h.latencies(ctx, t, sse, l.Streams, l.Rate)
+			if err != nil {
+				return nil, err
+			}
+			r := LatencyRun{
+				Messages:  sent,
+				DirectP50: ms(percentile(d, 0.50)), DirectP99: ms(percentile(d, 0.99)),
+				SSEP50: ms(percentile(s, 0.50)), SSEP99: ms(percentile(s, 0.99)),
+			}
+			r.AddedP50, r.AddedP99 = r.SSEP50-r.DirectP50, r.SSEP99-r.DirectP99
+			h.logf("latency run %d/%d, %d streams at %s/s: added p50 %.3f ms, p99 %.3f ms (SSE %.3f/%.3f, direct %.3f/%.3f)",
+				run+1, h.set.Runs, l.Streams, thousands(l.Rate), r.AddedP50, r.AddedP99, r.SSEP50, r.SSEP99, r.DirectP50, r.DirectP99)
+			l.Runs = append(l.Runs, r)
+		}
+	}
+	for i := range out {
+		out[i].finish()
+	}
+	return out, nil
+}
+
+func (h *harness) scenarioConnect(ctx context.Context) (*Connect, error) {
+	gw, err := h.startGateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer h.stopChild(gw)
+	t := h.target(gw)
+	res := &Connect{Streams: h.set.ConnectStreams, Concurrency: h.set.ConnectConcurrency}
+	for run := range h.set.Runs {
+		r, err := h.connect(ctx, t, h.set.ConnectStreams, h.set.ConnectConcurrency)
+		if err != nil {
+			return nil, err
+		}
+		h.logf("connect run %d/%d: %s streams/s, TTFB p50 %.2f ms, p99 %.2f ms", run+1, h.set.Runs, thousands(r.PerSec), r.TTFBP50, r.TTFBP99)
+		res.Runs = append(res.Runs, r)
+	}
+	res.finish()
+	return res, nil
+}

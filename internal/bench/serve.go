@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	gwruntime "github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/grpclog"
+
+	"github.com/ssegate/ssegate/gateway"
+	benchv1 "github.com/ssegate/ssegate/gen/ssegate/bench/v1"
+	"github.com/ssegate/ssegate/internal/bench/backend"
+)
+
+// GeneratedPrefix is where the gateway process serves grpc-gateway's
+// generated handler alone, with no ssegate in front: the NDJSON baseline.
+const GeneratedPrefix = "/grpc-gateway"
+
+// serveBackend runs the BenchService on a loopback address and prints
+// "listening ADDR" on stdout once it accepts connections.
+func serveBackend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve-backend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on")
+	maxDuration := fs.Duration("max-duration", 10*time.Minute, "longest any stream may last")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := listenLoopback(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	benchv1.RegisterBenchServiceServer(srv, &backend.Server{MaxDuration: *maxDuration})
+	fmt.Fprintln(stdout, "listening", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		srv.Stop()
+	}()
+	return srv.Serve(ln)
+}
+
+// serveGateway runs the gateway under test: ssegate with the bench service
+// registered (SSE, and NDJSON for other Accept values), grpc-gateway's
+// generated handler alone under GeneratedPrefix, and debug endpoints under
+// /debug/ (goroutine count, forced GC, memory stats, pprof).
+func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on")
+	backendAddr := fs.String("backend", "", "loopback address of the bench backend")
+	heartbeat := fs.Duration("heartbeat", 15*time.Second, "SSE heartbeat interval")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkLoopback(*backendAddr); err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	// grpc-gateway logs every client that leaves mid-stream as an error;
+	// under load that is most of them.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+	conn, err := grpc.NewClient(*backendAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	gw, err := gateway.New(gateway.WithHeartbeat(*heartbeat))
+	if err != nil {
+		return err
+	}
+	sd := benchv1.File_ssegate_bench_v1_bench_proto.Services().Get(0)
+	if err := gw.Register(ctx, sd, conn, benchv1.RegisterBenchServiceHandler); err != nil {
+		return err
+	}
+	generated := gwruntime.NewServeMux()
+	if err := benchv1.RegisterBenchServiceHandler(ctx, generated, conn); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", gw)
+	mux.Handle(GeneratedPrefix+"/", http.StripPrefix(GeneratedPrefix, generated))
+	mux.HandleFunc("GET /debug/goroutines", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, runtime.NumGoroutine())
+	})
+	mux.HandleFunc("POST /debug/gc", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory() // another GC, and the freed pages back to the OS
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /debug/mem", func(w http.ResponseWriter, _ *http.Request) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, `{"heapInuse":%d,"stackInuse":%d,"sys":%d,"heapObjects":%d}`+"\n",
+			m.HeapInuse, m.StackInuse, m.Sys, m.HeapObjects)
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	ln, err := listenLoopback(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	// No WriteTimeout: the gateway sets a deadline per write.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(stdout, "listening", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// checkLoopback refuses any address that is not a loopback IP: load goes
+// to this machine only.
+func checkLoopback(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("bad port in %q", addr)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback IP address", addr)
+	}
+	return nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard limit:
+// ten thousand streams need as many sockets.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// untilStdinCloses cancels ctx when standard input reaches its end: the
+// parent holds the other end, so a child never outlives it.
+func untilStdinCloses(ctx context.Context, stdin *os.File) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		_, _ = io.Copy(io.Discard, stdin)
+	}()
+	return ctx
+}
