@@ -17,9 +17,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/ssegate/ssegate/apidocs"
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/auth"
-	"github.com/ssegate/ssegate/gen/openapiv2"
+	"github.com/ssegate/ssegate/gen/openapi"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
@@ -80,7 +81,7 @@ func NewGatewayHandler(ctx context.Context, cfg config.Config, v *auth.Verifier,
 		gateway.WithWriteTimeout(cfg.WriteTimeout),
 		gateway.WithMaxStreamsPerPrincipal(cfg.MaxStreamsPerUser),
 		gateway.WithLogger(logger),
-		gateway.WithOpenAPI(openapiv2.JSON),
+		gateway.WithOpenAPI(openapi.JSON),
 		gateway.WithServeMuxOptions(mw.ServeMuxOptions()...),
 	}, opts...)...)
 	if err != nil {
@@ -99,6 +100,9 @@ func NewGatewayHandler(ctx context.Context, cfg config.Config, v *auth.Verifier,
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /assets/", page)
+	docs := apidocs.Handler()
+	mux.Handle("GET "+apidocs.Page, docs)
+	mux.Handle("GET "+apidocs.Page+"/", docs)
 	mux.Handle("/", gw)
 	return mw.Wrap(mux), nil
 }
