@@ -170,8 +170,15 @@ func TestDocsPageConsole(t *testing.T) {
 	demo := startDemo(t)
 	b := newBrowser(t)
 
-	b.do("open /docs", chromedp.Navigate(demo.URL+"/docs"))
+	// A link to a schema lands on it, though the page is built after load.
+	b.do("open /docs at the Job schema", chromedp.Navigate(demo.URL+"/docs#schema-ssegate.jobs.v1.Job"))
 	b.waitFor("the page is rendered", `document.documentElement.dataset.ready === "true"`)
+	b.waitFor("the Job schema is in view", `(() => {
+		const r = document.getElementById("schema-ssegate.jobs.v1.Job").getBoundingClientRect();
+		return r.top > 40 && r.top < innerHeight / 2; // below the sticky header
+	})()`)
+	b.screenshot("docs-schema")
+	b.do("scroll to the top", chromedp.ScrollIntoView(css("#intro")))
 
 	var listed struct {
 		Ops    []string

@@ -233,9 +233,8 @@ func (g *generator) body(s *Schema, description string, stream bool) *requestBod
 // wholeBody is the body of `body: "*"`: the request message less the
 // fields bound from the path.
 func (g *generator) wholeBody(in protoreflect.MessageDescriptor, bound map[string]bool, stream bool) *requestBody {
-	ref := g.schemas.message(in)
 	if len(bound) == 0 {
-		return g.body(ref, "", stream)
+		return g.body(g.schemas.message(in), "", stream)
 	}
 	s := &Schema{Type: "object", Description: comment(in)}
 	fields := in.Fields()

@@ -23,7 +23,7 @@
       else if (k === "text") e.textContent = v;
       else e.setAttribute(k, v === true ? "" : String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -218,7 +218,7 @@
 
     const schemas = (doc.components && doc.components.schemas) || {};
     $("schemas").append(el("h2", {}, "Schemas"),
-      Object.keys(schemas).sort().map((name) => el("section", { class: "schema", id: anchor(name) },
+      ...Object.keys(schemas).sort().map((name) => el("section", { class: "schema", id: anchor(name) },
         el("h3", {}, el("code", {}, name)),
         text(schemas[name].description),
         schemas[name].enum ? el("p", {}, "One of: ", schemas[name].enum.map((v, i) => [i ? ", " : "", el("code", {}, v)])) : fields(schemas[name]))));
@@ -238,6 +238,9 @@
     });
     select.addEventListener("change", chooseOp);
     chooseOp();
+    // The page is built after load: follow a link to #op-… or #schema-… now.
+    const target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target) target.scrollIntoView();
   }
 
   // Console.
