@@ -53,6 +53,10 @@ type Settings struct {
 	ConnectConcurrency int           `json:"connectConcurrency"`
 	Scenarios          []int         `json:"scenarios"`
 	Smoke              bool          `json:"smoke"`
+	// ProfileDir, when set, receives pprof profiles of the gateway: CPU
+	// during each throughput window, heap and goroutines with the idle
+	// streams open.
+	ProfileDir string `json:"profileDir,omitempty"`
 }
 
 // DefaultSettings are those of `make bench`.
@@ -139,6 +143,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	conn := fs.Int("connect-streams", def.ConnectStreams, "streams opened in the connect scenario")
 	conc := fs.Int("connect-concurrency", def.ConnectConcurrency, "streams opened at a time")
 	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run")
+	profDir := fs.String("pprof", "", "directory to write the gateway's pprof profiles to (none when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -173,6 +178,11 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if set.Scenarios, err = parseInts(*scen); err != nil {
 		return err
+	}
+	if set.ProfileDir = *profDir; set.ProfileDir != "" {
+		if err := os.MkdirAll(set.ProfileDir, 0o755); err != nil {
+			return err
+		}
 	}
 	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 ||
 		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 {
@@ -290,7 +300,7 @@ func (h *harness) stopChild(c *child) {
 func (h *harness) target(gw *child) *target {
 	t := *h.direct
 	t.gateway = gw.addr
-	t.client = newHTTPClient(true, false)
+	t.client = newHTTPClient(true, false, false)
 	return &t
 }
 
@@ -341,14 +351,20 @@ func (h *harness) scenarioThroughput(ctx context.Context) ([]Throughput, error) 
 func (h *harness) scenarioIdle(ctx context.Context) (*Idle, error) {
 	res := &Idle{}
 	for run := range h.set.Runs {
-		r, err := h.idle(ctx, h.set.IdleStreams)
-		if err != nil {
-			return nil, err
+		for _, h2c := range []bool{false, true} {
+			r, err := h.idle(ctx, h.set.IdleStreams, h2c)
+			if err != nil {
+				return nil, err
+			}
+			h.logf("idle run %d/%d, %s: %d streams opened in %.1f s: %.1f KiB and %.2f goroutines per stream; after close RSS %+.0f KiB, goroutines %+d",
+				run+1, h.set.Runs, r.Protocol, r.Streams, r.OpenSeconds, r.RSSPerStreamKiB, r.GoroutinesPerStream,
+				r.ClosedRSSOverBaselineKiB, r.ClosedGoroutines-r.BaselineGoroutines)
+			if h2c {
+				res.H2CRuns = append(res.H2CRuns, r)
+			} else {
+				res.Runs = append(res.Runs, r)
+			}
 		}
-		h.logf("idle run %d/%d: %d streams opened in %.1f s: %.1f KiB and %.2f goroutines per stream; after close RSS %+.0f KiB, goroutines %+d",
-			run+1, h.set.Runs, r.Streams, r.OpenSeconds, r.RSSPerStreamKiB, r.GoroutinesPerStream,
-			r.ClosedRSSOverBaselineKiB, r.ClosedGoroutines-r.BaselineGoroutines)
-		res.Runs = append(res.Runs, r)
 	}
 	res.finish()
 	return res, nil

@@ -39,6 +39,8 @@ var pathNames = [...]string{"direct gRPC", "ssegate SSE", "grpc-gateway NDJSON",
 
 func (p path) String() string { return pathNames[p] }
 
+func (p path) slug() string { return [...]string{"direct", "sse", "ndjson", "fallback"}[p] }
+
 // query is one bench stream request.
 type query struct {
 	size  int
@@ -69,7 +71,10 @@ func dialBackend(addr string) (*grpc.ClientConn, error) {
 // cap on connections. Without keepAlive every request has a connection of
 // its own. With reset, closing a connection sends RST instead of FIN, so
 // ten thousand closed streams leave no TIME_WAIT sockets behind.
-func newHTTPClient(keepAlive, reset bool) *http.Client {
+//
+// With h2c the client speaks HTTP/2 without TLS, many streams on each
+// connection (the server's limit, 250 by default, decides how many).
+func newHTTPClient(keepAlive, reset, h2c bool) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	dial := d.DialContext
 	if reset {
@@ -81,7 +86,7 @@ func newHTTPClient(keepAlive, reset bool) *http.Client {
 			return c, err
 		}
 	}
-	return &http.Client{Transport: &http.Transport{
+	t := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dial,
 		DisableCompression:    true,
@@ -89,7 +94,12 @@ func newHTTPClient(keepAlive, reset bool) *http.Client {
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   1024,
 		ResponseHeaderTimeout: 10 * time.Second,
-	}}
+	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{Transport: t}
 }
 
 func (t *target) url(p path, q query) string {

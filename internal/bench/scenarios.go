@@ -8,6 +8,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,11 +100,16 @@ func (h *harness) throughput(ctx context.Context, t *target, gw *child, p path, 
 	if err != nil {
 		return PathRate{}, err
 	}
+	profiled := h.profile(ctx, gw, fmt.Sprintf("cpu-%s-%d.pb.gz", p.slug(), streams),
+		fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(h.set.Window.Seconds()))), p != direct)
 	if err := sleep(ctx, h.set.Window); err != nil {
 		return PathRate{}, err
 	}
 	s1, err := h.snapshot(counters, gw)
 	if err != nil {
+		return PathRate{}, err
+	}
+	if err := profiled(); err != nil {
 		return PathRate{}, err
 	}
 	select {
@@ -170,7 +177,7 @@ func (h *harness) connect(ctx context.Context, t *target, n, conc int) (ConnectR
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	c := *t
-	c.client = newHTTPClient(false, false)
+	c.client = newHTTPClient(false, false, false)
 	defer c.client.CloseIdleConnections()
 	q := query{size: h.set.Size, count: 1}
 	ttfb := make([]time.Duration, n)
@@ -231,17 +238,20 @@ func (t *target) shortStream(ctx context.Context, q query) (time.Duration, error
 
 // idle opens n idle streams through a fresh gateway and reads its memory
 // and goroutines before, while open, and after all closed.
-func (h *harness) idle(ctx context.Context, n int) (IdleRun, error) {
+func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
 	gw, err := h.startGateway(ctx, "-heartbeat", "1h")
 	if err != nil {
 		return IdleRun{}, err
 	}
 	defer h.stopChild(gw)
 	t := h.target(gw)
-	t.client = newHTTPClient(true, true)
+	t.client = newHTTPClient(true, true, h2c)
 	defer t.client.CloseIdleConnections()
 	dbg := debugClient{addr: gw.addr}
-	run := IdleRun{Streams: n}
+	run := IdleRun{Streams: n, Protocol: "HTTP/1.1"}
+	if h2c {
+		run.Protocol = "HTTP/2 (h2c)"
+	}
 
 	base, err := dbg.read(ctx, gw, h.backend)
 	if err != nil {
@@ -289,6 +299,13 @@ func (h *harness) idle(ctx context.Context, n int) (IdleRun, error) {
 	}
 	open, err := dbg.read(ctx, gw, h.backend)
 	if err != nil {
+		return run, err
+	}
+	proto := map[bool]string{false: "h1", true: "h2c"}[h2c]
+	if err := h.profile(ctx, gw, "idle-heap-"+proto+".pb.gz", "/debug/pprof/heap", true)(); err != nil {
+		return run, err
+	}
+	if err := h.profile(ctx, gw, "idle-goroutines-"+proto+".txt", "/debug/pprof/goroutine?debug=1", true)(); err != nil {
 		return run, err
 	}
 
@@ -392,11 +409,29 @@ func (d debugClient) do(ctx context.Context, method, p string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err == nil && resp.StatusCode/100 != 2 {
 		err = fmt.Errorf("%s %s: %s", method, p, resp.Status)
 	}
 	return b, err
+}
+
+// profile fetches a pprof profile from the gateway into the profile
+// directory, when one is set and when is true, in the background; the
+// returned function waits for it.
+func (h *harness) profile(ctx context.Context, gw *child, name, p string, when bool) func() error {
+	if h.set.ProfileDir == "" || !when {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		b, err := debugClient{addr: gw.addr}.do(ctx, http.MethodGet, p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(h.set.ProfileDir, name), b, 0o644)
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -120,6 +120,11 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	// No WriteTimeout: the gateway sets a deadline per write.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1, and HTTP/2 without TLS (h2c with prior knowledge) for the
+	// idle scenario's HTTP/2 measurement.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	fmt.Fprintln(stdout, "listening", ln.Addr())
 	go func() {
 		<-ctx.Done()
