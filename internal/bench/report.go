@@ -82,6 +82,10 @@ type IdleRun struct {
 	GoroutinesPerStream      float64 `json:"goroutinesPerStream"`
 	BackendRSSPerStreamKiB   float64 `json:"backendRssPerStreamKiB"`
 	ClosedRSSOverBaselineKiB float64 `json:"closedRssOverBaselineKiB"`
+	// What the Go heap and stacks still hold after all closed: the runtime
+	// never frees goroutine descriptors, and keeps some spans.
+	ClosedHeapOverBaselineKiB  float64 `json:"closedHeapOverBaselineKiB"`
+	ClosedStackOverBaselineKiB float64 `json:"closedStackOverBaselineKiB"`
 }
 
 // Latency is scenario 3 for one number of streams.
@@ -175,22 +179,24 @@ func (i *Idle) finish() {
 func medianIdle(r []IdleRun) IdleRun {
 	mi := func(f func(*IdleRun) float64) float64 { return median(r, f) }
 	return IdleRun{
-		Streams:                  r[0].Streams,
-		Protocol:                 r[0].Protocol,
-		OpenSeconds:              mi(func(x *IdleRun) float64 { return x.OpenSeconds }),
-		BaselineRSS:              int64(mi(func(x *IdleRun) float64 { return float64(x.BaselineRSS) })),
-		OpenRSS:                  int64(mi(func(x *IdleRun) float64 { return float64(x.OpenRSS) })),
-		OpenRSSNoGC:              int64(mi(func(x *IdleRun) float64 { return float64(x.OpenRSSNoGC) })),
-		ClosedRSS:                int64(mi(func(x *IdleRun) float64 { return float64(x.ClosedRSS) })),
-		BaselineGoroutines:       int(mi(func(x *IdleRun) float64 { return float64(x.BaselineGoroutines) })),
-		OpenGoroutines:           int(mi(func(x *IdleRun) float64 { return float64(x.OpenGoroutines) })),
-		ClosedGoroutines:         int(mi(func(x *IdleRun) float64 { return float64(x.ClosedGoroutines) })),
-		RSSPerStreamKiB:          mi(func(x *IdleRun) float64 { return x.RSSPerStreamKiB }),
-		HeapPerStreamKiB:         mi(func(x *IdleRun) float64 { return x.HeapPerStreamKiB }),
-		StackPerStreamKiB:        mi(func(x *IdleRun) float64 { return x.StackPerStreamKiB }),
-		GoroutinesPerStream:      mi(func(x *IdleRun) float64 { return x.GoroutinesPerStream }),
-		BackendRSSPerStreamKiB:   mi(func(x *IdleRun) float64 { return x.BackendRSSPerStreamKiB }),
-		ClosedRSSOverBaselineKiB: mi(func(x *IdleRun) float64 { return x.ClosedRSSOverBaselineKiB }),
+		Streams:                    r[0].Streams,
+		Protocol:                   r[0].Protocol,
+		OpenSeconds:                mi(func(x *IdleRun) float64 { return x.OpenSeconds }),
+		BaselineRSS:                int64(mi(func(x *IdleRun) float64 { return float64(x.BaselineRSS) })),
+		OpenRSS:                    int64(mi(func(x *IdleRun) float64 { return float64(x.OpenRSS) })),
+		OpenRSSNoGC:                int64(mi(func(x *IdleRun) float64 { return float64(x.OpenRSSNoGC) })),
+		ClosedRSS:                  int64(mi(func(x *IdleRun) float64 { return float64(x.ClosedRSS) })),
+		BaselineGoroutines:         int(mi(func(x *IdleRun) float64 { return float64(x.BaselineGoroutines) })),
+		OpenGoroutines:             int(mi(func(x *IdleRun) float64 { return float64(x.OpenGoroutines) })),
+		ClosedGoroutines:           int(mi(func(x *IdleRun) float64 { return float64(x.ClosedGoroutines) })),
+		RSSPerStreamKiB:            mi(func(x *IdleRun) float64 { return x.RSSPerStreamKiB }),
+		HeapPerStreamKiB:           mi(func(x *IdleRun) float64 { return x.HeapPerStreamKiB }),
+		StackPerStreamKiB:          mi(func(x *IdleRun) float64 { return x.StackPerStreamKiB }),
+		GoroutinesPerStream:        mi(func(x *IdleRun) float64 { return x.GoroutinesPerStream }),
+		BackendRSSPerStreamKiB:     mi(func(x *IdleRun) float64 { return x.BackendRSSPerStreamKiB }),
+		ClosedRSSOverBaselineKiB:   mi(func(x *IdleRun) float64 { return x.ClosedRSSOverBaselineKiB }),
+		ClosedHeapOverBaselineKiB:  mi(func(x *IdleRun) float64 { return x.ClosedHeapOverBaselineKiB }),
+		ClosedStackOverBaselineKiB: mi(func(x *IdleRun) float64 { return x.ClosedStackOverBaselineKiB }),
 	}
 }
 

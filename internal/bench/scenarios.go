@@ -335,6 +335,9 @@ func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
 	if err != nil {
 		return run, err
 	}
+	if err := h.profile(ctx, gw, "idle-heap-closed-"+proto+".pb.gz", "/debug/pprof/heap", true)(); err != nil {
+		return run, err
+	}
 	run.BaselineRSS, run.OpenRSS, run.ClosedRSS = base.rss, open.rss, closed.rss
 	run.BaselineGoroutines, run.OpenGoroutines, run.ClosedGoroutines = base.goroutines, open.goroutines, closed.goroutines
 	run.RSSPerStreamKiB = float64(open.rss-base.rss) / float64(n) / 1024
@@ -343,6 +346,8 @@ func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
 	run.StackPerStreamKiB = float64(open.mem.StackInuse-base.mem.StackInuse) / float64(n) / 1024
 	run.BackendRSSPerStreamKiB = float64(open.backendRSS-base.backendRSS) / float64(n) / 1024
 	run.ClosedRSSOverBaselineKiB = float64(closed.rss-base.rss) / 1024
+	run.ClosedHeapOverBaselineKiB = float64(closed.mem.HeapInuse-base.mem.HeapInuse) / 1024
+	run.ClosedStackOverBaselineKiB = float64(closed.mem.StackInuse-base.mem.StackInuse) / 1024
 	return run, nil
 }
 
