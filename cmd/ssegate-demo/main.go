@@ -4,11 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
@@ -48,12 +48,13 @@ func run() error {
 
 	select {
 	case <-ctx.Done():
-	case <-waitChan(demo):
+	case err := <-waitChan(demo):
+		return errors.Join(err, demo.Close())
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return demo.Shutdown(shutdownCtx)
+	stop() // a second signal stops at once
+	logger.Info("shutting down: draining streams", "drain_timeout", cfg.DrainTimeout)
+	defer app.ExitAfter(cfg.DrainTimeout+app.ShutdownGrace, "ssegate-demo")()
+	return demo.Shutdown(context.Background())
 }
 
 func waitChan(d *app.Demo) <-chan error {

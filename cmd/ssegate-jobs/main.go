@@ -39,10 +39,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if cfg.LogsAddr == "" {
+	if len(cfg.LogsAddrs) == 0 {
 		return errors.New("logs-addr: the logs service address is required")
 	}
-	b, err := app.NewJobsBackend(cfg, v, cfg.LogsAddr, logger)
+	b, err := app.NewJobsBackend(cfg, v, cfg.LogsAddrs, logger)
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,17 @@
 // Command ssegate is the gateway alone: it serves the REST and SSE routes
 // of the auth, jobs and logs services reached at -auth-addr, -jobs-addr and
-// -logs-addr, and the demo page, on -addr.
+// -logs-addr (each one or more addresses, balanced round-robin), and the
+// demo page, on -addr. SIGTERM or SIGINT drains it gracefully.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/internal/app"
@@ -32,7 +33,7 @@ func run() error {
 	if cfg.SessionSecret == "" {
 		return errors.New("session-secret: required to verify the sessions the auth service signs")
 	}
-	if cfg.AuthAddr == "" || cfg.JobsAddr == "" || cfg.LogsAddr == "" {
+	if len(cfg.AuthAddrs) == 0 || len(cfg.JobsAddrs) == 0 || len(cfg.LogsAddrs) == 0 {
 		return errors.New("auth-addr, jobs-addr and logs-addr: every backend address is required")
 	}
 	logger := app.NewLogger(cfg, os.Stderr)
@@ -47,33 +48,29 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var b app.Backends
-	if b.Auth, err = app.Dial(cfg.AuthAddr); err != nil {
-		return err
-	}
-	defer b.Auth.Close()
-	if b.Jobs, err = app.Dial(cfg.JobsAddr); err != nil {
-		return err
-	}
-	defer b.Jobs.Close()
-	if b.Logs, err = app.Dial(cfg.LogsAddr); err != nil {
-		return err
-	}
-	defer b.Logs.Close()
-	h, err := app.NewGatewayHandler(ctx, cfg, v, b, logger)
+	b, err := app.DialBackends(cfg)
 	if err != nil {
 		return err
 	}
-	srv := app.NewHTTPServer(cfg.Addr, h, logger)
+	defer b.Close()
+	g, err := app.NewGateway(ctx, cfg, v, b, logger)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := app.NewServer(cfg, g, logger)
 	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	logger.Info("serving HTTP", "addr", cfg.Addr)
+	go func() { served <- srv.Serve(lis) }()
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	stop() // a second signal stops at once
+	logger.Info("shutting down: draining streams", "drain_timeout", cfg.DrainTimeout)
+	defer app.ExitAfter(cfg.DrainTimeout+app.ShutdownGrace, "ssegate")()
+	return srv.Shutdown(context.Background())
 }

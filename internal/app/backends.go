@@ -6,8 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/ssegate/ssegate/gateway/auth"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
@@ -24,6 +28,9 @@ import (
 // Backend is one service's gRPC server and what it owns.
 type Backend struct {
 	Server *grpc.Server
+	// Health is the server's gRPC health service, which clients' round-robin
+	// balancing checks; it says NOT_SERVING as soon as Close begins.
+	Health *health.Server
 	// service stops the service: it ends its open streams with UNAVAILABLE,
 	// so clients reconnect, and saves what a successor resumes from.
 	service func() error
@@ -31,9 +38,12 @@ type Backend struct {
 	release []func() error
 }
 
-// Close stops the service, then the server, then frees the rest.
+// Close turns the health status to NOT_SERVING, so that clients balance
+// new calls to other backends, then stops the service, then the server,
+// then frees the rest.
 func (b *Backend) Close() error {
 	var errs []error
+	b.Health.Shutdown()
 	if b.service != nil {
 		errs = append(errs, b.service())
 	}
@@ -44,14 +54,25 @@ func (b *Backend) Close() error {
 	return errors.Join(errs...)
 }
 
-// newServer returns a gRPC server whose every call must carry a verified
-// identity, but for the methods listed as public.
-func newServer(v *auth.Verifier, logger *slog.Logger, public ...string) (*grpc.Server, error) {
-	ic, err := identity.New(v, identity.WithPublicMethods(public...), identity.WithLogger(logger))
+// healthMethods are served without an identity: clients' health checks
+// carry none, and the status tells nothing private.
+var healthMethods = []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.health.v1.Health/List"}
+
+// newBackend returns a Backend whose server requires a verified identity
+// on every call but the methods listed as public and the health checks, and
+// serves service sd once register has added it.
+func newBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
+	ic, err := identity.New(v, identity.WithPublicMethods(slices.Concat(public, healthMethods)...), identity.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewServer(ic.ServerOptions()...), nil
+	srv := grpc.NewServer(append(serverOptions(cfg), ic.ServerOptions()...)...)
+	register(srv)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(string(sd.FullName()), healthpb.HealthCheckResponse_SERVING)
+	return &Backend{Server: srv, Health: hs}, nil
 }
 
 // NewAuthBackend builds the auth service: users from cfg.UsersFile, or the
@@ -76,12 +97,8 @@ func NewAuthBackend(cfg config.Config, tokens auth.Config, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	srv, err := newServer(verifier, logger, authsvc.PublicMethods()...)
-	if err != nil {
-		return nil, err
-	}
-	authv1.RegisterAuthServiceServer(srv, svc)
-	return &Backend{Server: srv}, nil
+	return newBackend(cfg, verifier, logger, authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0),
+		func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, svc) }, authsvc.PublicMethods()...)
 }
 
 // NewLogsBackend builds the logs service on its own store under
@@ -99,19 +116,20 @@ func NewLogsBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger) (*
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	srv, err := newServer(v, logger)
+	b, err := newBackend(cfg, v, logger, logsv1.File_ssegate_logs_v1_logs_proto.Services().Get(0),
+		func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, svc) })
 	if err != nil {
 		return nil, errors.Join(err, svc.Close(), db.Close())
 	}
-	logsv1.RegisterLogServiceServer(srv, svc)
-	return &Backend{Server: srv, service: svc.Close, release: []func() error{db.Close}}, nil
+	b.service, b.release = svc.Close, []func() error{db.Close}
+	return b, nil
 }
 
 // NewJobsBackend builds the jobs service on its own store under
-// cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddr
+// cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddrs
 // with their creator's identity.
-func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddr string, logger *slog.Logger) (*Backend, error) {
-	conn, err := Dial(logsAddr, identity.DialOptions()...)
+func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
+	conn, err := Dial(cfg, logsAddrs, identity.DialOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +141,13 @@ func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddr string, logger
 	if err != nil {
 		return nil, errors.Join(err, db.Close(), conn.Close())
 	}
-	srv, err := newServer(v, logger)
+	b, err := newBackend(cfg, v, logger, jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0),
+		func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, svc) })
 	if err != nil {
 		return nil, errors.Join(err, svc.Close(), db.Close(), conn.Close())
 	}
-	jobsv1.RegisterJobServiceServer(srv, svc)
-	return &Backend{Server: srv, service: svc.Close, release: []func() error{db.Close, conn.Close}}, nil
+	b.service, b.release = svc.Close, []func() error{db.Close, conn.Close}
+	return b, nil
 }
 
 // RunBackend serves b on addr until ctx ends, then closes it.

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
-
-	"google.golang.org/grpc"
 
 	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/internal/config"
@@ -18,13 +15,14 @@ import (
 // on their own loopback gRPC ports, and the gateway on cfg.Addr in front of
 // them. The parts talk over real gRPC, as separate processes would.
 type Demo struct {
-	// URL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
+	// URL is the gateway's base URL, e.g. "http://127.0.0.1:8080", or
+	// https when cfg names a certificate.
 	URL string
 
 	cfg      config.Config
 	logger   *slog.Logger
 	verifier *auth.Verifier
-	http     *http.Server
+	server   *Server
 	served   chan error
 	backends Backends
 
@@ -36,8 +34,25 @@ type Demo struct {
 	logsAddr string
 }
 
+// DemoOption changes how StartDemo starts.
+type DemoOption func(*demoOptions)
+
+type demoOptions struct {
+	lis net.Listener
+}
+
+// WithListener serves the gateway on lis instead of listening on cfg.Addr,
+// for tests that watch the connections.
+func WithListener(lis net.Listener) DemoOption {
+	return func(o *demoOptions) { o.lis = lis }
+}
+
 // StartDemo starts every part and returns once the gateway listens.
-func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger) (d *Demo, err error) {
+func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...DemoOption) (d *Demo, err error) {
+	var o demoOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tokens, err := TokenConfig(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -50,6 +65,9 @@ func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger) (d *
 	defer func() {
 		if err != nil {
 			_ = d.Close()
+			if o.lis != nil {
+				_ = o.lis.Close()
+			}
 		}
 	}()
 
@@ -60,28 +78,27 @@ func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger) (d *
 	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, v, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, v, d.logsAddr, logger) }, "127.0.0.1:0"); err != nil {
+	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, v, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	for _, c := range []struct {
-		conn **grpc.ClientConn
-		addr string
-	}{{&d.backends.Auth, authAddr}, {&d.backends.Jobs, d.jobsAddr}, {&d.backends.Logs, d.logsAddr}} {
-		if *c.conn, err = Dial(c.addr); err != nil {
+	bcfg := cfg
+	bcfg.AuthAddrs, bcfg.JobsAddrs, bcfg.LogsAddrs = []string{authAddr}, []string{d.jobsAddr}, []string{d.logsAddr}
+	if d.backends, err = DialBackends(bcfg); err != nil {
+		return nil, err
+	}
+	g, err := NewGateway(ctx, cfg, v, d.backends, logger)
+	if err != nil {
+		return nil, err
+	}
+	lis := o.lis
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return nil, err
 		}
 	}
-	h, err := NewGatewayHandler(ctx, cfg, v, d.backends, logger)
-	if err != nil {
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
-	d.URL = "http://" + lis.Addr().String()
-	d.http = NewHTTPServer(cfg.Addr, h, logger)
-	go func() { d.served <- d.http.Serve(lis) }()
+	d.server = NewServer(cfg, g, logger)
+	d.URL = d.server.Scheme() + "://" + lis.Addr().String()
+	go func() { d.served <- d.server.Serve(lis) }()
 	return d, nil
 }
 
@@ -99,40 +116,68 @@ func serveBackend(build func() (*Backend, error), addr string) (*Backend, string
 	return b, lis.Addr().String(), nil
 }
 
-// RestartBackends stops the jobs and logs services, as a crash or a deploy
-// would, and starts new ones on the same addresses and data: open streams
-// break, running jobs resume from their checkpoints, and clients resume with
-// Last-Event-ID.
-func (d *Demo) RestartBackends(ctx context.Context) error {
+// Gateway is the demo's gateway: its readiness, metrics and open streams.
+func (d *Demo) Gateway() *Gateway { return d.server.Gateway }
+
+// LogsAddr is the logs service's gRPC address, for tests that append
+// entries directly.
+func (d *Demo) LogsAddr() string { return d.logsAddr }
+
+// JobsAddr is the jobs service's gRPC address.
+func (d *Demo) JobsAddr() string { return d.jobsAddr }
+
+// StopBackends stops the jobs and logs services, as a crash would, and
+// leaves their addresses unserved until StartBackends.
+func (d *Demo) StopBackends() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := errors.Join(d.jobs.Close(), d.logs.Close()); err != nil {
-		return err
+	err := errors.Join(d.jobs.Close(), d.logs.Close())
+	d.jobs, d.logs = nil, nil
+	return err
+}
+
+// StartBackends starts new jobs and logs services on the addresses and data
+// of the stopped ones: running jobs resume from their checkpoints, the
+// gateway reconnects by itself, and clients resume with Last-Event-ID.
+func (d *Demo) StartBackends() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.jobs != nil || d.logs != nil {
+		return errors.New("app: backends already running")
 	}
 	var err error
 	if d.logs, _, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(d.cfg, d.verifier, d.logger) }, d.logsAddr); err != nil {
 		return err
 	}
-	d.jobs, _, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(d.cfg, d.verifier, d.logsAddr, d.logger) }, d.jobsAddr)
+	d.jobs, _, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(d.cfg, d.verifier, []string{d.logsAddr}, d.logger) }, d.jobsAddr)
 	return err
+}
+
+// RestartBackends stops the jobs and logs services, as a crash or a deploy
+// would, and starts new ones on the same addresses and data: open streams
+// break, running jobs resume from their checkpoints, and clients resume with
+// Last-Event-ID.
+func (d *Demo) RestartBackends(ctx context.Context) error {
+	if err := d.StopBackends(); err != nil {
+		return err
+	}
+	return d.StartBackends()
 }
 
 // Wait blocks until the gateway's HTTP server stops.
 func (d *Demo) Wait() error {
 	err := <-d.served
 	d.served <- err
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
 	return err
 }
 
-// Shutdown stops accepting, lets open requests finish until ctx ends, then
-// closes everything.
+// Shutdown stops gracefully (see Server.Shutdown): open streams get a
+// reconnect event, requests finish within cfg.DrainTimeout or ctx, then
+// everything is closed.
 func (d *Demo) Shutdown(ctx context.Context) error {
 	var errs []error
-	if d.http != nil {
-		errs = append(errs, d.http.Shutdown(ctx))
+	if d.server != nil {
+		errs = append(errs, d.server.Shutdown(ctx))
 	}
 	return errors.Join(append(errs, d.Close())...)
 }
@@ -140,14 +185,11 @@ func (d *Demo) Shutdown(ctx context.Context) error {
 // Close stops everything at once.
 func (d *Demo) Close() error {
 	var errs []error
-	if d.http != nil {
-		errs = append(errs, ignoreClosed(d.http.Close()))
+	if d.server != nil {
+		errs = append(errs, d.server.Close())
 	}
-	for _, c := range []*grpc.ClientConn{d.backends.Auth, d.backends.Jobs, d.backends.Logs} {
-		if c != nil {
-			errs = append(errs, c.Close())
-		}
-	}
+	errs = append(errs, d.backends.Close())
+	d.backends = Backends{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, b := range []*Backend{d.jobs, d.logs, d.auth} {
@@ -157,11 +199,4 @@ func (d *Demo) Close() error {
 	}
 	d.jobs, d.logs, d.auth = nil, nil, nil
 	return errors.Join(errs...)
-}
-
-func ignoreClosed(err error) error {
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }

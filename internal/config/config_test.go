@@ -47,6 +47,26 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		{"negative cap", []string{"-max-streams-per-user", "-1"}, nil, "max-streams-per-user"},
 		{"unknown flag", []string{"-nope", "1"}, nil, "nope"},
 		{"bad level", []string{"-log-level", "loud"}, nil, "log-level"},
+		{"cert without key", []string{"-tls-cert-file", "c.pem"}, nil, "tls-key-file"},
+		{"key without cert", []string{"-tls-key-file", "k.pem"}, nil, "tls-cert-file"},
+		{"missing cert files", []string{"-tls-cert-file", "/nonexistent/c.pem", "-tls-key-file", "/nonexistent/k.pem"}, nil, "tls-cert-file"},
+		{"bad boolean in env", nil, map[string]string{"SSEGATE_H2C": "maybe"}, "SSEGATE_H2C"},
+		{"bad boolean flag", []string{"-metrics=maybe"}, nil, "metrics"},
+		{"negative global cap", []string{"-max-streams", "-1"}, nil, "max-streams"},
+		{"negative per-IP cap", nil, map[string]string{"SSEGATE_MAX_STREAMS_PER_IP": "-2"}, "max-streams-per-ip"},
+		{"short lifetime", []string{"-max-lifetime", "500ms"}, nil, "max-lifetime"},
+		{"jitter over lifetime", []string{"-max-lifetime", "1m", "-lifetime-jitter", "1m"}, nil, "lifetime-jitter"},
+		{"jitter without lifetime", []string{"-lifetime-jitter", "5s"}, nil, "lifetime-jitter"},
+		{"negative reconnect jitter", []string{"-reconnect-jitter", "-1s"}, nil, "reconnect-jitter"},
+		{"zero drain timeout", []string{"-drain-timeout", "0s"}, nil, "drain-timeout"},
+		{"zero header timeout", []string{"-read-header-timeout", "0s"}, nil, "read-header-timeout"},
+		{"zero idle timeout", []string{"-idle-timeout", "0s"}, nil, "idle-timeout"},
+		{"tiny header limit", []string{"-max-header-bytes", "100"}, nil, "max-header-bytes"},
+		{"zero HTTP/2 streams", []string{"-http2-max-streams", "0"}, nil, "http2-max-streams"},
+		{"tiny message limit", []string{"-grpc-max-message-bytes", "10"}, nil, "grpc-max-message-bytes"},
+		{"fast keepalive", []string{"-grpc-keepalive", "1s"}, nil, "grpc-keepalive"},
+		{"bad address in a list", []string{"-jobs-addr", "127.0.0.1:9001,9002"}, nil, "jobs-addr"},
+		{"bad proxy prefix", []string{"-trusted-proxies", "10.0.0.0/33"}, nil, "trusted-proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,5 +87,51 @@ func TestUnknownFileSetting(t *testing.T) {
 	}
 	if _, err := config.Load("t", []string{"-config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), "hartbeat") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestNewSettings(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.json")
+	conf := `{"jobs_addr": ["127.0.0.1:9001", "127.0.0.1:9002"], "metrics": false, "max_lifetime": "10m", "lifetime_jitter": "1m"}`
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("t", []string{"-config", file, "-h2c", "-logs-addr", "127.0.0.1:9003, 127.0.0.1:9004"},
+		env(map[string]string{"SSEGATE_MAX_STREAMS": "100", "SSEGATE_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case strings.Join(cfg.JobsAddrs, " ") != "127.0.0.1:9001 127.0.0.1:9002":
+		t.Errorf("jobs-addr from a JSON list: %q", cfg.JobsAddrs)
+	case strings.Join(cfg.LogsAddrs, " ") != "127.0.0.1:9003 127.0.0.1:9004":
+		t.Errorf("logs-addr from a flag: %q", cfg.LogsAddrs)
+	case cfg.Metrics || !cfg.H2C:
+		t.Errorf("booleans: metrics %v, h2c %v", cfg.Metrics, cfg.H2C)
+	case cfg.MaxLifetime != 10*time.Minute || cfg.LifetimeJitter != time.Minute || cfg.MaxStreams != 100:
+		t.Errorf("lifetime %s, jitter %s, max streams %d", cfg.MaxLifetime, cfg.LifetimeJitter, cfg.MaxStreams)
+	case len(cfg.TrustedProxies) != 2:
+		t.Errorf("trusted proxies %q", cfg.TrustedProxies)
+	}
+	if d := config.Default(); !d.Metrics || d.H2C || d.TLS() || d.DrainTimeout <= 0 || d.Validate() != nil {
+		t.Errorf("defaults: %+v, %v", d, d.Validate())
+	}
+}
+
+func TestTLSPairIsLoaded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	// A certificate whose key does not match is named at start.
+	if err := os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load("t", []string{"-tls-cert-file", cert, "-tls-key-file", key, "-h2c"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "tls-cert-file") || !strings.Contains(err.Error(), "h2c") {
+		t.Fatalf("error %v, want tls-cert-file and h2c named", err)
 	}
 }
