@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -112,7 +113,10 @@ func startGateway(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) h
 
 func startGatewayGW(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler) http.Handler, opts ...gateway.Option) (*httptest.Server, *gateway.Gateway) {
 	t.Helper()
-	gw, err := gateway.New(opts...)
+	// The 204 answers depend on the backend's trailers arriving within the
+	// header wait; on a loaded machine 300 ms is not enough, so tests wait
+	// longer unless they set their own.
+	gw, err := gateway.New(append([]gateway.Option{gateway.WithHeaderWait(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +148,17 @@ func stream(t *testing.T, ctx context.Context, url string, header http.Header) (
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// A client of its own: httptest.Server.Close closes the idle
+	// connections of the default transport, which other tests share.
+	client := &http.Client{Transport: &http.Transport{}}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
+	t.Cleanup(func() {
+		_ = resp.Body.Close()
+		client.CloseIdleConnections()
+	})
 	return resp, &units{r: bufio.NewReader(resp.Body)}
 }
 

@@ -325,7 +325,9 @@ func TestNDJSONFallback(t *testing.T) {
 			if accept != "" {
 				req.Header.Set("Accept", accept)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			client := &http.Client{Transport: &http.Transport{}}
+			defer client.CloseIdleConnections()
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

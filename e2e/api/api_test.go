@@ -40,6 +40,9 @@ func startDemo(t *testing.T, pace time.Duration) *demo {
 	cfg.DataDir = t.TempDir()
 	cfg.JobPace = pace
 	cfg.SessionSecret = strings.Repeat("s", 32)
+	// A 204 needs the backend's answer within the header wait: allow for a
+	// loaded machine.
+	cfg.HeaderWait = 5 * time.Second
 	d, err := app.StartDemo(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
