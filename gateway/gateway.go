@@ -55,6 +55,8 @@ type StreamInfo struct {
 	// TimeToFirstByte is the time from admission to the flushed first
 	// comment; zero when the stream was answered with a status instead.
 	TimeToFirstByte time.Duration
+	// Context is the request's context, for logging with its values.
+	Context context.Context
 }
 
 // Gateway is an http.Handler for the REST and SSE routes of the registered
@@ -221,7 +223,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		httperr.Write(w, codes.Unauthenticated, "session expired")
 		return
 	}
-	release, ok := g.admit(w, r, s.template, principal.Subject)
+	release, ok := g.admit(w, r, s.template, principal.Subject, sse)
 	if !ok {
 		return
 	}
@@ -275,7 +277,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	if g.cfg.observer != nil {
 		info := StreamInfo{
 			Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject,
-			Result: res, Duration: g.cfg.clock.Since(start),
+			Result: res, Duration: g.cfg.clock.Since(start), Context: r.Context(),
 		}
 		if !res.Committed.IsZero() {
 			info.TimeToFirstByte = res.Committed.Sub(start)
@@ -333,7 +335,7 @@ func (f failedStream) RecvMsg(any) error            { return f.err }
 
 // admit applies the drain and the caps to a new stream. On success it
 // returns the function that releases the stream's places.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject string) (func(), bool) {
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject string, sse bool) (func(), bool) {
 	reject := func(reason string, status int, code codes.Code, msg string) (func(), bool) {
 		if g.cfg.observer != nil {
 			g.cfg.observer.StreamRejected(route, reason)
@@ -342,6 +344,13 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject s
 		return nil, false
 	}
 	if g.draining.Err() != nil {
+		if sse {
+			if g.cfg.observer != nil {
+				g.cfg.observer.StreamRejected(route, "draining")
+			}
+			relay.SendReconnect(w, g.cfg.retry+jitter(g.cfg.reconnectJitter))
+			return nil, false
+		}
 		return reject("draining", http.StatusServiceUnavailable, codes.Unavailable, "server is restarting, try again")
 	}
 	if n := g.open.Add(1); g.cfg.maxStreams > 0 && n > int64(g.cfg.maxStreams) {
@@ -375,8 +384,9 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject s
 }
 
 // Drain ends every open stream at an event boundary with a reconnect event
-// whose retry is jittered, refuses new streams with 503, and waits until
-// the streams have ended or ctx is done. Call it on shutdown before
+// whose retry is jittered, and waits until the streams have ended or ctx is
+// done. New SSE streams get the same reconnect event at once (a status
+// would stop EventSource for good); other requests for streams get 503. Call it on shutdown before
 // http.Server.Shutdown, which would otherwise wait for streams that never
 // go idle.
 func (g *Gateway) Drain(ctx context.Context) error {

@@ -71,9 +71,29 @@ func TestDrainEndsStreamsWithJitteredRetry(t *testing.T) {
 	if !gw.Draining() || gw.OpenStreams() != 0 {
 		t.Fatalf("draining %v, open %d", gw.Draining(), gw.OpenStreams())
 	}
-	resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	// A new stream is told to come back later, with a status EventSource
+	// does not give up on.
+	calls := b.callCount()
+	resp, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
+	if got := u.rest(t); resp.StatusCode != http.StatusOK || len(got) != 2 || got[0] != ": ok\n" {
+		t.Fatalf("new stream while draining: %d %q", resp.StatusCode, got)
+	} else if r := retryOf(t, got[1]); r < 3*time.Second || r >= 8*time.Second {
+		t.Fatalf("retry %v outside [3s, 8s)", r)
+	}
+	if b.callCount() != calls {
+		t.Fatal("a stream admitted while draining reached the backend")
+	}
+	// Other clients of the same route get a status.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v1/jobs/j1/events", nil)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("new stream while draining: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("NDJSON while draining: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 

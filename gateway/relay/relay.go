@@ -124,6 +124,10 @@ type Result struct {
 	// Committed tells when the 200 and the first comment were written;
 	// zero if they never were.
 	Committed time.Time
+	// WriteErr is the error of the write that failed, when the stream
+	// ended because the client could not be written to: a missed write
+	// deadline (os.ErrDeadlineExceeded) means a slow client was evicted.
+	WriteErr error
 }
 
 // Transient reports whether a stream that failed with code should be
@@ -142,6 +146,7 @@ type received struct {
 }
 
 type pump struct {
+	ctx    context.Context
 	cfg    Config
 	w      http.ResponseWriter
 	rc     *http.ResponseController
@@ -168,7 +173,7 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
-	p := &pump{cfg: cfg, w: w, rc: http.NewResponseController(w), first: true, logger: cfg.Logger}
+	p := &pump{ctx: ctx, cfg: cfg, w: w, rc: http.NewResponseController(w), first: true, logger: cfg.Logger}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
@@ -403,7 +408,7 @@ func (p *pump) appendEvent(msg proto.Message) bool {
 // badEvent ends a stream whose backend sent a message that cannot be an
 // event (say, an id with a line break): a permanent backend fault.
 func (p *pump) badEvent(err error) bool {
-	p.logger.Error("backend message cannot be sent as an event", "err", err)
+	p.logger.ErrorContext(p.ctx, "backend message cannot be sent as an event", "err", err)
 	p.buf = p.appendError(p.buf, codes.Internal, "internal error")
 	p.res.Outcome, p.res.Code = Failed, codes.Internal
 	return false
@@ -438,7 +443,7 @@ func (p *pump) appendError(buf []byte, code codes.Code, message string) []byte {
 func (p *pump) logFault(st *status.Status) {
 	switch st.Code() {
 	case codes.Internal, codes.Unknown, codes.DataLoss:
-		p.logger.Error("backend stream failed", "code", st.Code().String(), "message", st.Message())
+		p.logger.ErrorContext(p.ctx, "backend stream failed", "code", st.Code().String(), "message", st.Message())
 	}
 }
 
@@ -463,8 +468,19 @@ func (p *pump) write() bool {
 		_ = p.rc.SetWriteDeadline(time.Time{})
 	}
 	if err != nil {
-		p.res.Outcome, p.res.Code = ClientGone, codes.Canceled
+		p.res.Outcome, p.res.Code, p.res.WriteErr = ClientGone, codes.Canceled, err
 		return false
 	}
 	return true
+}
+
+// SendReconnect answers a stream that the gateway will not serve now (it is
+// draining) with a 200 and a reconnect event: unlike an error status, which
+// makes EventSource give up for good, this makes it come back after retry,
+// perhaps to another instance.
+func SendReconnect(w http.ResponseWriter, retry time.Duration) {
+	p := &pump{w: w, rc: http.NewResponseController(w), cfg: Config{Retry: retry, Clock: clockwork.NewRealClock()}}
+	if p.commit() {
+		p.reconnect()
+	}
 }
