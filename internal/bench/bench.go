@@ -41,18 +41,21 @@ import (
 
 // Settings are the knobs of one run; Smoke sets tiny ones.
 type Settings struct {
-	Runs               int           `json:"runs"`
-	Size               int           `json:"size"`
-	Streams            []int         `json:"streams"`
-	Warmup             time.Duration `json:"warmup"`
-	Window             time.Duration `json:"window"`
-	IdleStreams        int           `json:"idleStreams"`
-	Settle             time.Duration `json:"settle"`
-	LatencyDuration    time.Duration `json:"latencyDuration"`
-	ConnectStreams     int           `json:"connectStreams"`
-	ConnectConcurrency int           `json:"connectConcurrency"`
-	Scenarios          []int         `json:"scenarios"`
-	Smoke              bool          `json:"smoke"`
+	Runs            int           `json:"runs"`
+	Size            int           `json:"size"`
+	Streams         []int         `json:"streams"`
+	Warmup          time.Duration `json:"warmup"`
+	Window          time.Duration `json:"window"`
+	IdleStreams     int           `json:"idleStreams"`
+	Settle          time.Duration `json:"settle"`
+	LatencyDuration time.Duration `json:"latencyDuration"`
+	// LatencyLoad is the rate of the latency scenario as a fraction of the
+	// SSE peak: 0.5, half load, by default.
+	LatencyLoad        float64 `json:"latencyLoad"`
+	ConnectStreams     int     `json:"connectStreams"`
+	ConnectConcurrency int     `json:"connectConcurrency"`
+	Scenarios          []int   `json:"scenarios"`
+	Smoke              bool    `json:"smoke"`
 	// ProfileDir, when set, receives pprof profiles of the gateway: CPU
 	// during each throughput window, heap and goroutines with the idle
 	// streams open.
@@ -65,8 +68,8 @@ func DefaultSettings() Settings {
 		Runs: 5, Size: 128, Streams: []int{1, 100},
 		Warmup: 300 * time.Millisecond, Window: 2 * time.Second,
 		IdleStreams: 10_000, Settle: 500 * time.Millisecond,
-		LatencyDuration: 2 * time.Second,
-		ConnectStreams:  2000, ConnectConcurrency: 8,
+		LatencyDuration: 2 * time.Second, LatencyLoad: 0.5,
+		ConnectStreams: 2000, ConnectConcurrency: 8,
 		Scenarios: []int{1, 2, 3, 4},
 	}
 }
@@ -140,6 +143,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	window := fs.Duration("window", def.Window, "throughput measuring window")
 	idle := fs.Int("idle-streams", def.IdleStreams, "idle streams held open at once")
 	latDur := fs.Duration("latency-duration", def.LatencyDuration, "length of each latency measurement")
+	latLoad := fs.Float64("latency-load", def.LatencyLoad, "rate of the latency scenario, as a fraction of the SSE peak")
 	conn := fs.Int("connect-streams", def.ConnectStreams, "streams opened in the connect scenario")
 	conc := fs.Int("connect-concurrency", def.ConnectConcurrency, "streams opened at a time")
 	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run")
@@ -167,6 +171,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			set.IdleStreams = *idle
 		case "latency-duration":
 			set.LatencyDuration = *latDur
+		case "latency-load":
+			set.LatencyLoad = *latLoad
 		case "connect-streams":
 			set.ConnectStreams = *conn
 		case "connect-concurrency":
@@ -184,7 +190,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 ||
+	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 || set.LatencyLoad <= 0 ||
 		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 {
 		return errors.New("every count and duration must be positive")
 	}
@@ -386,27 +392,29 @@ func (h *harness) scenarioLatency(ctx context.Context, peak map[int]float64) ([]
 			}
 			peak[n] = r.EventsPerSec
 		}
-		out[i] = Latency{Streams: n, Rate: peak[n] / 2}
+		out[i] = Latency{Streams: n, Rate: peak[n] * h.set.LatencyLoad}
 	}
 	for run := range h.set.Runs {
 		for i := range out {
 			l := &out[i]
-			d, _, err := h.latencies(ctx, t, direct, l.Streams, l.Rate)
+			d, _, directCPU, err := h.latencies(ctx, t, gw, direct, l.Streams, l.Rate)
 			if err != nil {
 				return nil, err
 			}
-			s, sent, err := h.latencies(ctx, t, sse, l.Streams, l.Rate)
+			s, sent, sseCPU, err := h.latencies(ctx, t, gw, sse, l.Streams, l.Rate)
 			if err != nil {
 				return nil, err
 			}
 			r := LatencyRun{
-				Messages:  sent,
+				Messages: sent, DirectCPU: directCPU, SSECPU: sseCPU,
 				DirectP50: ms(percentile(d, 0.50)), DirectP99: ms(percentile(d, 0.99)),
 				SSEP50: ms(percentile(s, 0.50)), SSEP99: ms(percentile(s, 0.99)),
 			}
 			r.AddedP50, r.AddedP99 = r.SSEP50-r.DirectP50, r.SSEP99-r.DirectP99
-			h.logf("latency run %d/%d, %d streams at %s/s: added p50 %.3f ms, p99 %.3f ms (SSE %.3f/%.3f, direct %.3f/%.3f)",
-				run+1, h.set.Runs, l.Streams, thousands(l.Rate), r.AddedP50, r.AddedP99, r.SSEP50, r.SSEP99, r.DirectP50, r.DirectP99)
+			h.logf("latency run %d/%d, %d streams at %s/s: added p50 %.3f ms, p99 %.3f ms (SSE %.3f/%.3f, direct %.3f/%.3f); "+
+				"cores used by gateway/backend/client: SSE %.2f/%.2f/%.2f, direct %.2f/%.2f",
+				run+1, h.set.Runs, l.Streams, thousands(l.Rate), r.AddedP50, r.AddedP99, r.SSEP50, r.SSEP99, r.DirectP50, r.DirectP99,
+				sseCPU.Gateway, sseCPU.Backend, sseCPU.Client, directCPU.Backend, directCPU.Client)
 			l.Runs = append(l.Runs, r)
 		}
 	}

@@ -91,7 +91,8 @@ type IdleRun struct {
 // Latency is scenario 3 for one number of streams.
 type Latency struct {
 	Streams int `json:"streams"`
-	// Rate is the total messages per second: half the SSE peak.
+	// Rate is the total messages per second: a fraction of the SSE peak
+	// (Settings.LatencyLoad), half by default.
 	Rate   float64      `json:"rate"`
 	Runs   []LatencyRun `json:"runs"`
 	Median LatencyRun   `json:"median"`
@@ -106,6 +107,9 @@ type LatencyRun struct {
 	SSEP99    float64 `json:"sseP99Ms"`
 	AddedP50  float64 `json:"addedP50Ms"`
 	AddedP99  float64 `json:"addedP99Ms"`
+	// The cores each process used while the SSE and the direct streams ran.
+	SSECPU    cpuUse `json:"sseCpu"`
+	DirectCPU cpuUse `json:"directCpu"`
 }
 
 // Connect is scenario 4.
@@ -221,6 +225,15 @@ func (l *Latency) finish() {
 		SSEP99:    f(func(x *LatencyRun) float64 { return x.SSEP99 }),
 		AddedP50:  f(func(x *LatencyRun) float64 { return x.AddedP50 }),
 		AddedP99:  f(func(x *LatencyRun) float64 { return x.AddedP99 }),
+		SSECPU: cpuUse{
+			Gateway: f(func(x *LatencyRun) float64 { return x.SSECPU.Gateway }),
+			Backend: f(func(x *LatencyRun) float64 { return x.SSECPU.Backend }),
+			Client:  f(func(x *LatencyRun) float64 { return x.SSECPU.Client }),
+		},
+		DirectCPU: cpuUse{
+			Backend: f(func(x *LatencyRun) float64 { return x.DirectCPU.Backend }),
+			Client:  f(func(x *LatencyRun) float64 { return x.DirectCPU.Client }),
+		},
 	}
 }
 
@@ -270,10 +283,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	for _, l := range rep.Latency {
 		m := l.Median
-		s := fmt.Sprintf("3. Added latency, %s at %s events/s (half the SSE peak)", plural(l.Streams, "stream"), thousands(l.Rate))
+		load := "half"
+		if f := rep.Settings.LatencyLoad; f != 0.5 {
+			load = fmt.Sprintf("%.2f×", f)
+		}
+		s := fmt.Sprintf("3. Added latency, %s at %s events/s (%s the SSE peak)", plural(l.Streams, "stream"), thousands(l.Rate), load)
 		row(s, "added p50", fmt.Sprintf("%.3f ms (SSE %.3f, direct %.3f)", m.AddedP50, m.SSEP50, m.DirectP50), "", "")
 		row("", "added p99", fmt.Sprintf("%.3f ms (SSE %.3f, direct %.3f)", m.AddedP99, m.SSEP99, m.DirectP99),
 			fmt.Sprintf("≤ %g ms", targetAddedP99Ms), passFail(m.AddedP99 <= targetAddedP99Ms))
+		c := m.SSECPU
+		row("", "cores used, SSE run", fmt.Sprintf("gateway %.2f, backend %.2f, client %.2f: %.2f of %d",
+			c.Gateway, c.Backend, c.Client, c.Gateway+c.Backend+c.Client, rep.CPUs), "", "")
 	}
 	if c := rep.Connect; c != nil {
 		m := c.Median

@@ -134,13 +134,46 @@ func (h *harness) throughput(ctx context.Context, t *target, gw *child, p path, 
 // latencies runs streams streams at total messages per second for the
 // configured duration and returns, for each message after the first tenth
 // of it, receive time minus the backend's send time.
-func (h *harness) latencies(ctx context.Context, t *target, p path, streams int, total float64) ([]time.Duration, int, error) {
+// cpuUse is the CPU each process used during a measurement, in cores.
+type cpuUse struct {
+	Gateway float64 `json:"gateway"`
+	Backend float64 `json:"backend"`
+	Client  float64 `json:"client"`
+}
+
+// cpuMeter reads the CPU time of the three processes of a measurement.
+type cpuMeter struct {
+	at                       time.Time
+	gateway, backend, client time.Duration
+}
+
+func (h *harness) readCPU(gw *child) cpuMeter {
+	m := cpuMeter{at: time.Now()}
+	m.gateway, _ = procstat.CPU(gw.pid())
+	m.backend, _ = procstat.CPU(h.backend.pid())
+	m.client, _ = procstat.CPU(os.Getpid())
+	return m
+}
+
+func (m cpuMeter) since(start cpuMeter) cpuUse {
+	wall := m.at.Sub(start.at).Seconds()
+	return cpuUse{
+		Gateway: (m.gateway - start.gateway).Seconds() / wall,
+		Backend: (m.backend - start.backend).Seconds() / wall,
+		Client:  (m.client - start.client).Seconds() / wall,
+	}
+}
+
+func (h *harness) latencies(ctx context.Context, t *target, gw *child, p path, streams int, total float64) ([]time.Duration, int, cpuUse, error) {
 	perStream := max(1, int(math.Round(total/float64(streams))))
 	count := uint64(max(1, int(float64(perStream)*h.set.LatencyDuration.Seconds())))
 	q := query{size: h.set.Size, rate: perStream, count: count}
 	ctx, cancel := context.WithTimeout(ctx, h.set.LatencyDuration+30*time.Second)
 	defer cancel()
 	skipUntil := time.Now().Add(h.set.LatencyDuration / 10).UnixNano()
+	cpu0 := h.readCPU(gw)
+	profiled := h.profile(ctx, gw, fmt.Sprintf("cpu-latency-%s-%d.pb.gz", p.slug(), streams),
+		fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(h.set.LatencyDuration.Seconds()*0.8))), p != direct)
 	got := make([][]time.Duration, streams)
 	errs := make([]error, streams)
 	var wg sync.WaitGroup
@@ -156,18 +189,22 @@ func (h *harness) latencies(ctx context.Context, t *target, p path, streams int,
 		})
 	}
 	wg.Wait()
+	use := h.readCPU(gw).since(cpu0)
+	if err := profiled(); err != nil {
+		return nil, 0, use, err
+	}
 	var all []time.Duration
 	for i := range streams {
 		if errs[i] != nil {
-			return nil, 0, fmt.Errorf("%s: %w", p, errs[i])
+			return nil, 0, use, fmt.Errorf("%s: %w", p, errs[i])
 		}
 		all = append(all, got[i]...)
 	}
 	if len(all) == 0 {
-		return nil, 0, fmt.Errorf("%s: no messages after the warm-up", p)
+		return nil, 0, use, fmt.Errorf("%s: no messages after the warm-up", p)
 	}
 	slices.Sort(all)
-	return all, perStream * streams, nil
+	return all, perStream * streams, use, nil
 }
 
 // connect opens n short streams (one message each), each on a new
