@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,8 +28,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if cfg.SessionSecret == "" {
-		return errors.New("session-secret: required when services run as separate processes")
+	if err := app.CheckSessionKeys(cfg, false); err != nil {
+		return err
 	}
 	logger := app.NewLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -30,8 +30,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if cfg.SessionSecret == "" {
-		return errors.New("session-secret: required to verify the sessions the auth service signs")
+	if err := app.CheckSessionKeys(cfg, false); err != nil {
+		return err
 	}
 	if len(cfg.AuthAddrs) == 0 || len(cfg.JobsAddrs) == 0 || len(cfg.LogsAddrs) == 0 {
 		return errors.New("auth-addr, jobs-addr and logs-addr: every backend address is required")

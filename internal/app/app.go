@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ import (
 // configured secret, or with a random one that lives as long as the process
 // (enough for the all-in-one demo, not for separate processes).
 func TokenConfig(cfg config.Config, logger *slog.Logger) (auth.Config, error) {
+	if cfg.SessionAlgorithm == auth.ES256 || cfg.SessionAlgorithm == auth.RS256 {
+		return keySetConfig(cfg)
+	}
 	secret := []byte(cfg.SessionSecret)
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -48,6 +52,28 @@ func TokenConfig(cfg config.Config, logger *slog.Logger) (auth.Config, error) {
 		logger.Warn("no session-secret set: using a random one; sessions end when the process stops")
 	}
 	return auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, nil
+}
+
+// keySetConfig loads the ES256/RS256 keys: the verification keys by kid,
+// and the signing key where one is configured (the auth service).
+func keySetConfig(cfg config.Config) (auth.Config, error) {
+	files := map[string]string{}
+	for _, kv := range cfg.SessionVerificationKeys {
+		kid, path, _ := strings.Cut(kv, "=") // validated by config
+		files[kid] = path
+	}
+	keys, err := auth.LoadVerificationKeys(files)
+	if err != nil {
+		return auth.Config{}, fmt.Errorf("session-verification-keys: %w", err)
+	}
+	c := auth.Config{Algorithm: cfg.SessionAlgorithm, VerificationKeys: keys, Lifetime: cfg.SessionTTL}
+	if cfg.SessionSigningKeyFile != "" {
+		if c.SigningKey, err = auth.LoadSigningKey(cfg.SessionSigningKeyFile); err != nil {
+			return auth.Config{}, fmt.Errorf("session-signing-key-file: %w", err)
+		}
+		c.SigningKeyID = cfg.SessionSigningKeyID
+	}
+	return c, nil
 }
 
 // Backends are the gRPC connections the gateway reaches its services by.
@@ -241,4 +267,18 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
 	return slog.New(requestid.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+}
+
+// CheckSessionKeys tells a binary that runs as its own process whether it
+// has what it needs to share sessions with the others: the common HS256
+// secret, or for ES256/RS256 the key set, plus the signing key where tokens
+// are signed (the auth service).
+func CheckSessionKeys(cfg config.Config, signs bool) error {
+	switch {
+	case cfg.SessionAlgorithm == auth.HS256 && cfg.SessionSecret == "":
+		return errors.New("session-secret: required when the services run as separate processes")
+	case cfg.SessionAlgorithm != auth.HS256 && signs && cfg.SessionSigningKeyFile == "":
+		return errors.New("session-signing-key-file: the auth service needs the key that signs sessions")
+	}
+	return nil
 }

@@ -78,6 +78,17 @@ type Config struct {
 	// which holds only while the process runs.
 	SessionSecret string        `json:"session_secret" name:"session-secret" help:"HS256 secret for session tokens (default: random per start)"`
 	SessionTTL    time.Duration `json:"session_ttl" name:"session-ttl" help:"session lifetime"`
+	// SessionAlgorithm is HS256 (the shared secret) or ES256/RS256 with a
+	// key set, for production: only the auth service holds the signing
+	// key, and keys rotate by kid.
+	SessionAlgorithm string `json:"session_algorithm" name:"session-algorithm" help:"HS256, ES256 or RS256"`
+	// SessionSigningKeyFile is the PEM private key the auth service signs
+	// ES256/RS256 tokens with; SessionSigningKeyID is its kid.
+	SessionSigningKeyFile string `json:"session_signing_key_file" name:"session-signing-key-file" help:"PEM private key that signs ES256/RS256 sessions (auth service)"`
+	SessionSigningKeyID   string `json:"session_signing_key_id" name:"session-signing-key-id" help:"kid of the signing key"`
+	// SessionVerificationKeys are kid=path pairs of PEM public keys every
+	// verifier accepts: the current key and those being rotated out.
+	SessionVerificationKeys []string `json:"session_verification_keys" name:"session-verification-keys" help:"comma-separated kid=public-key.pem pairs accepted for ES256/RS256"`
 	// UsersFile lists users with bcrypt hashes (empty: the demo users).
 	UsersFile string `json:"users_file" name:"users-file" help:"users file (default: demo/demo and ops/ops)"`
 
@@ -123,6 +134,7 @@ func Default() Config {
 		MaxHeaderBytes:      64 << 10,
 		HTTP2MaxStreams:     250,
 		SessionTTL:          12 * time.Hour,
+		SessionAlgorithm:    "HS256",
 		GRPCMaxMessageBytes: 4 << 20,
 		GRPCKeepalive:       30 * time.Second,
 		JobPace:             20 * time.Millisecond,
@@ -286,6 +298,29 @@ func (c Config) Validate() error {
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
 		bad("session-secret", "must be at least 32 bytes")
+	}
+	switch c.SessionAlgorithm {
+	case "HS256":
+		if c.SessionSigningKeyFile != "" || len(c.SessionVerificationKeys) > 0 {
+			bad("session-algorithm", "HS256 uses session-secret; key files need ES256 or RS256")
+		}
+	case "ES256", "RS256":
+		if c.SessionSecret != "" {
+			bad("session-secret", "is for HS256; %s uses key files", c.SessionAlgorithm)
+		}
+		if len(c.SessionVerificationKeys) == 0 && c.SessionSigningKeyFile == "" {
+			bad("session-verification-keys", "%s needs at least one kid=public-key.pem pair or a signing key", c.SessionAlgorithm)
+		}
+		if (c.SessionSigningKeyFile == "") != (c.SessionSigningKeyID == "") {
+			bad("session-signing-key-id", "session-signing-key-file and session-signing-key-id go together")
+		}
+	default:
+		bad("session-algorithm", "%q is not HS256, ES256 or RS256", c.SessionAlgorithm)
+	}
+	for _, kv := range c.SessionVerificationKeys {
+		if kid, path, ok := strings.Cut(kv, "="); !ok || kid == "" || path == "" {
+			bad("session-verification-keys", "%q is not kid=path", kv)
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
