@@ -356,19 +356,20 @@ func (h *harness) scenarioThroughput(ctx context.Context) ([]Throughput, error) 
 
 func (h *harness) scenarioIdle(ctx context.Context) (*Idle, error) {
 	res := &Idle{}
+	res.Others = make([]IdleCase, len(idleCases)-1)
 	for run := range h.set.Runs {
-		for _, h2c := range []bool{false, true} {
-			r, err := h.idle(ctx, h.set.IdleStreams, h2c)
+		for i, c := range idleCases {
+			r, err := h.idle(ctx, h.set.IdleStreams, c)
 			if err != nil {
 				return nil, err
 			}
 			h.logf("idle run %d/%d, %s: %d streams opened in %.1f s: %.1f KiB and %.2f goroutines per stream; after close RSS %+.0f KiB, goroutines %+d",
-				run+1, h.set.Runs, r.Protocol, r.Streams, r.OpenSeconds, r.RSSPerStreamKiB, r.GoroutinesPerStream,
+				run+1, h.set.Runs, c.name, r.Streams, r.OpenSeconds, r.RSSPerStreamKiB, r.GoroutinesPerStream,
 				r.ClosedRSSOverBaselineKiB, r.ClosedGoroutines-r.BaselineGoroutines)
-			if h2c {
-				res.H2CRuns = append(res.H2CRuns, r)
-			} else {
+			if i == 0 {
 				res.Runs = append(res.Runs, r)
+			} else {
+				res.Others[i-1].Runs = append(res.Others[i-1].Runs, r)
 			}
 		}
 	}

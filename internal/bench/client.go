@@ -119,15 +119,19 @@ func (t *target) url(p path, q query) string {
 
 // get starts one HTTP stream and returns the response once its headers are in.
 func (t *target) get(ctx context.Context, p path, q query) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url(p, q), nil)
+	accept := "application/json"
+	if p == sse {
+		accept = "text/event-stream"
+	}
+	return t.getURL(ctx, t.url(p, q), accept, p.String())
+}
+
+func (t *target) getURL(ctx context.Context, url, accept, what string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	if p == sse {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
+	req.Header.Set("Accept", accept)
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -135,7 +139,7 @@ func (t *target) get(ctx context.Context, p path, q query) (*http.Response, erro
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: %s: %s", p, resp.Status, bytes.TrimSpace(b))
+		return nil, fmt.Errorf("%s: %s: %s", what, resp.Status, bytes.TrimSpace(b))
 	}
 	return resp, nil
 }

@@ -57,9 +57,14 @@ type PathRate struct {
 type Idle struct {
 	Runs   []IdleRun `json:"runs"`
 	Median IdleRun   `json:"median"`
-	// The same over HTTP/2 without TLS: many streams share a connection.
-	H2CRuns   []IdleRun `json:"h2cRuns"`
-	H2CMedian IdleRun   `json:"h2cMedian"`
+	// Others: the same over HTTP/2, and floors without ssegate.
+	Others []IdleCase `json:"others"`
+}
+
+// IdleCase is scenario 2 held open another way.
+type IdleCase struct {
+	Runs   []IdleRun `json:"runs"`
+	Median IdleRun   `json:"median"`
 }
 
 // IdleRun is one run of scenario 2, against a fresh gateway process. Every
@@ -67,7 +72,7 @@ type Idle struct {
 // the OS.
 type IdleRun struct {
 	Streams                  int     `json:"streams"`
-	Protocol                 string  `json:"protocol"`
+	Case                     string  `json:"case"`
 	OpenSeconds              float64 `json:"openSeconds"`
 	BaselineRSS              int64   `json:"baselineRss"`
 	OpenRSS                  int64   `json:"openRss"`
@@ -177,14 +182,16 @@ func (t *Throughput) finish() {
 
 func (i *Idle) finish() {
 	i.Median = medianIdle(i.Runs)
-	i.H2CMedian = medianIdle(i.H2CRuns)
+	for j := range i.Others {
+		i.Others[j].Median = medianIdle(i.Others[j].Runs)
+	}
 }
 
 func medianIdle(r []IdleRun) IdleRun {
 	mi := func(f func(*IdleRun) float64) float64 { return median(r, f) }
 	return IdleRun{
 		Streams:                    r[0].Streams,
-		Protocol:                   r[0].Protocol,
+		Case:                       r[0].Case,
 		OpenSeconds:                mi(func(x *IdleRun) float64 { return x.OpenSeconds }),
 		BaselineRSS:                int64(mi(func(x *IdleRun) float64 { return float64(x.BaselineRSS) })),
 		OpenRSS:                    int64(mi(func(x *IdleRun) float64 { return float64(x.OpenRSS) })),
@@ -274,9 +281,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			m.RSSPerStreamKiB, m.HeapPerStreamKiB, m.StackPerStreamKiB, float64(m.OpenRSSNoGC-m.BaselineRSS)/float64(m.Streams)/1024),
 			fmt.Sprintf("≤ %g KiB", targetIdleKiB), passFail(m.RSSPerStreamKiB <= targetIdleKiB))
 		row("", "gateway goroutines per stream", fmt.Sprintf("%.2f", m.GoroutinesPerStream), "", "")
-		h2 := rep.Idle.H2CMedian
-		row("", "the same over HTTP/2 (h2c, shared connections)", fmt.Sprintf("%.1f KiB (heap %.1f, stacks %.1f), %.2f goroutines per stream",
-			h2.RSSPerStreamKiB, h2.HeapPerStreamKiB, h2.StackPerStreamKiB, h2.GoroutinesPerStream), "", "")
+		for _, o := range rep.Idle.Others {
+			m := o.Median
+			row("", m.Case, fmt.Sprintf("%.1f KiB (heap %.1f, stacks %.1f), %.2f goroutines per stream",
+				m.RSSPerStreamKiB, m.HeapPerStreamKiB, m.StackPerStreamKiB, m.GoroutinesPerStream), "", "")
+		}
 		row("", "after all closed, over baseline", fmt.Sprintf("RSS %+.1f MiB (baseline %.1f MiB), goroutines %+d (baseline %d)",
 			m.ClosedRSSOverBaselineKiB/1024, float64(m.BaselineRSS)/(1<<20), m.ClosedGoroutines-m.BaselineGoroutines, m.BaselineGoroutines),
 			"back near baseline", passFail(m.backNearBaseline()))

@@ -273,21 +273,37 @@ func (t *target) shortStream(ctx context.Context, q query) (time.Duration, error
 	return first.Sub(start), nil
 }
 
+// idleCase is one way of holding idle streams open in the gateway process.
+type idleCase struct {
+	name string // in the table and the JSON
+	slug string // in profile file names
+	path string // "": the bench stream through ssegate
+	h2c  bool
+}
+
+var idleCases = []idleCase{
+	{name: "ssegate SSE, HTTP/1.1", slug: "h1"},
+	{name: "ssegate SSE over HTTP/2 (h2c, shared connections)", slug: "h2c", h2c: true},
+	{name: "floor: net/http alone, a handler that commits and waits", slug: "floor-http", path: "/floor/http"},
+	{name: "floor: net/http + a gRPC upstream stream and its reader goroutine, no ssegate", slug: "floor-grpc", path: "/floor/grpc"},
+}
+
 // idle opens n idle streams through a fresh gateway and reads its memory
 // and goroutines before, while open, and after all closed.
-func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
+func (h *harness) idle(ctx context.Context, n int, c idleCase) (IdleRun, error) {
 	gw, err := h.startGateway(ctx, "-heartbeat", "1h")
 	if err != nil {
 		return IdleRun{}, err
 	}
 	defer h.stopChild(gw)
 	t := h.target(gw)
-	t.client = newHTTPClient(true, true, h2c)
+	t.client = newHTTPClient(true, true, c.h2c)
 	defer t.client.CloseIdleConnections()
 	dbg := debugClient{addr: gw.addr}
-	run := IdleRun{Streams: n, Protocol: "HTTP/1.1"}
-	if h2c {
-		run.Protocol = "HTTP/2 (h2c)"
+	run := IdleRun{Streams: n, Case: c.name}
+	url := t.url(sse, query{idle: true})
+	if c.path != "" {
+		url = "http://" + gw.addr + c.path
 	}
 
 	base, err := dbg.read(ctx, gw, h.backend)
@@ -309,7 +325,7 @@ func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
 				if i >= n || streamCtx.Err() != nil {
 					return
 				}
-				resp, err := t.get(streamCtx, sse, query{idle: true})
+				resp, err := t.getURL(streamCtx, url, "text/event-stream", c.name)
 				if err == nil {
 					// The ": ok" comment comes with the headers.
 					var b [8]byte
@@ -338,7 +354,7 @@ func (h *harness) idle(ctx context.Context, n int, h2c bool) (IdleRun, error) {
 	if err != nil {
 		return run, err
 	}
-	proto := map[bool]string{false: "h1", true: "h2c"}[h2c]
+	proto := c.slug
 	if err := h.profile(ctx, gw, "idle-heap-"+proto+".pb.gz", "/debug/pprof/heap", true)(); err != nil {
 		return run, err
 	}

@@ -94,6 +94,23 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	mux := http.NewServeMux()
 	mux.Handle("/", gw)
 	mux.Handle(GeneratedPrefix+"/", http.StripPrefix(GeneratedPrefix, generated))
+	// Floors: what an idle stream costs in this process without ssegate,
+	// to tell the gateway's own share from net/http's and grpc-go's.
+	mux.HandleFunc("GET /floor/http", commitAndWait)
+	client := benchv1.NewBenchServiceClient(conn)
+	mux.HandleFunc("GET /floor/grpc", func(w http.ResponseWriter, r *http.Request) {
+		s, err := client.Stream(r.Context(), &benchv1.StreamRequest{Idle: true})
+		if err != nil {
+			http.Error(w, "upstream: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		go func() {
+			var msg benchv1.StreamResponse
+			for s.RecvMsg(&msg) == nil {
+			}
+		}()
+		commitAndWait(w, r)
+	})
 	mux.HandleFunc("GET /debug/goroutines", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, runtime.NumGoroutine())
 	})
@@ -134,6 +151,15 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return nil
+}
+
+// commitAndWait answers as an SSE stream that never sends an event.
+func commitAndWait(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": ok\n")
+	_ = http.NewResponseController(w).Flush()
+	<-r.Context().Done()
 }
 
 func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
