@@ -233,6 +233,32 @@ type harness struct {
 	backend *child
 	direct  *target // the backend connection, shared by every target
 	stopErr []error
+	live    map[*child]bool // started and not yet stopped
+}
+
+// others measures the CPU that processes other than this one and its
+// children used: the machine is shared, and their load skews every figure.
+type others struct {
+	at         time.Time
+	busy, ours time.Duration
+}
+
+func (h *harness) others() others {
+	o := others{at: time.Now()}
+	o.busy, _ = procstat.Busy()
+	// Children already stopped were waited for: their time is in ours.
+	o.ours, _ = procstat.CPUWithChildren(os.Getpid())
+	for c := range h.live {
+		t, _ := procstat.CPU(c.pid())
+		o.ours += t
+	}
+	return o
+}
+
+// cores returns the cores other processes used on average since start.
+func (o others) since(start others) float64 {
+	wall := o.at.Sub(start.at).Seconds()
+	return max(0, ((o.busy-start.busy)-(o.ours-start.ours)).Seconds()/wall)
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -247,9 +273,11 @@ func (h *harness) run(ctx context.Context) (rep *Report, err error) {
 	rep.LoadBefore, _ = procstat.LoadAvg()
 	h.logf("load average %.2f %.2f %.2f", rep.LoadBefore[0], rep.LoadBefore[1], rep.LoadBefore[2])
 
+	h.live = map[*child]bool{}
 	if h.backend, err = startChild(ctx, h.exe, "backend", h.log, "serve-backend", "-addr", "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
+	h.live[h.backend] = true
 	defer func() {
 		// A child that exited badly (a panic, a race report) fails the run.
 		h.stopChild(h.backend)
@@ -262,28 +290,54 @@ func (h *harness) run(ctx context.Context) (rep *Report, err error) {
 	defer conn.Close()
 	h.direct = &target{backend: conn}
 
+	rep.OtherCores = map[string]float64{}
+	measure := func(name string, f func() error) error {
+		start := h.others()
+		if err := f(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rep.OtherCores[name] = h.others().since(start)
+		h.logf("%s: other processes used %.2f cores on average", name, rep.OtherCores[name])
+		return nil
+	}
 	peak := map[int]float64{}
 	if h.has(1) {
-		if rep.Throughput, err = h.scenarioThroughput(ctx); err != nil {
-			return nil, fmt.Errorf("throughput: %w", err)
+		err = measure("throughput", func() (err error) {
+			rep.Throughput, err = h.scenarioThroughput(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 		for _, t := range rep.Throughput {
 			peak[t.Streams] = t.Median.SSE.EventsPerSec
 		}
 	}
 	if h.has(2) {
-		if rep.Idle, err = h.scenarioIdle(ctx); err != nil {
-			return nil, fmt.Errorf("idle: %w", err)
+		err = measure("idle", func() (err error) {
+			rep.Idle, err = h.scenarioIdle(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if h.has(3) {
-		if rep.Latency, err = h.scenarioLatency(ctx, peak); err != nil {
-			return nil, fmt.Errorf("latency: %w", err)
+		err = measure("latency", func() (err error) {
+			rep.Latency, err = h.scenarioLatency(ctx, peak)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if h.has(4) {
-		if rep.Connect, err = h.scenarioConnect(ctx); err != nil {
-			return nil, fmt.Errorf("connect: %w", err)
+		err = measure("connect", func() (err error) {
+			rep.Connect, err = h.scenarioConnect(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	rep.LoadAfter, _ = procstat.LoadAvg()
@@ -294,10 +348,15 @@ func (h *harness) run(ctx context.Context) (rep *Report, err error) {
 
 func (h *harness) startGateway(ctx context.Context, extra ...string) (*child, error) {
 	args := append([]string{"serve-gateway", "-addr", "127.0.0.1:0", "-backend", h.backend.addr}, extra...)
-	return startChild(ctx, h.exe, "gateway", h.log, args...)
+	c, err := startChild(ctx, h.exe, "gateway", h.log, args...)
+	if err == nil {
+		h.live[c] = true
+	}
+	return c, err
 }
 
 func (h *harness) stopChild(c *child) {
+	delete(h.live, c)
 	if err := c.stop(); err != nil {
 		h.stopErr = append(h.stopErr, err)
 	}

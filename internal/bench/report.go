@@ -19,6 +19,10 @@ type Report struct {
 	// Load averages (1, 5, 15 min) of the machine before and after.
 	LoadBefore [3]float64 `json:"loadBefore"`
 	LoadAfter  [3]float64 `json:"loadAfter"`
+	// OtherCores is, per scenario, the cores that processes other than
+	// ssebench's own used on average while it ran: on a shared machine,
+	// what skewed the figures.
+	OtherCores map[string]float64 `json:"otherCores"`
 
 	Throughput []Throughput `json:"throughput,omitempty"`
 	Idle       *Idle        `json:"idle,omitempty"`
@@ -257,8 +261,18 @@ func (c *Connect) finish() {
 // that says how and when it was measured.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, median of %d runs, load average %.2f before and %.2f after (1 min)\n\n",
+	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, median of %d runs, load average %.2f before and %.2f after (1 min)",
 		rep.CPUs, rep.Go, rep.Settings.Runs, rep.LoadBefore[0], rep.LoadAfter[0])
+	var other []string
+	for _, s := range []string{"throughput", "idle", "latency", "connect"} {
+		if c, ok := rep.OtherCores[s]; ok {
+			other = append(other, fmt.Sprintf("%s %.2f", s, c))
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(&b, "; cores used by other processes meanwhile: %s", strings.Join(other, ", "))
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| Scenario | Measure | Value | Target | Result |\n")
 	b.WriteString("| --- | --- | --- | --- | --- |\n")
 	row := func(scenario, measure, value, target, result string) {

@@ -39,30 +39,64 @@ func RSS(pid int) (int64, error) {
 // CPU returns the user plus system CPU time process pid has used, all its
 // threads together, to the resolution of a clock tick (10 ms).
 func CPU(pid int) (time.Duration, error) {
+	return cpu(pid, 2)
+}
+
+// CPUWithChildren is CPU plus the CPU time of the children the process
+// has waited for.
+func CPUWithChildren(pid int) (time.Duration, error) {
+	return cpu(pid, 4)
+}
+
+// cpu adds the first n of utime, stime, cutime and cstime.
+func cpu(pid, n int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// The command name, in parentheses, may hold spaces: fields are counted
-	// after its closing parenthesis. utime and stime are fields 14 and 15,
-	// the 12th and 13th after it.
+	// after its closing parenthesis. utime, stime, cutime and cstime are
+	// fields 14 to 17, the 12th to 15th after it.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("procstat: malformed stat")
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, errors.New("procstat: short stat")
 	}
-	utime, err := strconv.ParseInt(string(f[11]), 10, 64)
+	var ticks int64
+	for _, field := range f[11 : 11+n] {
+		t, err := strconv.ParseInt(string(field), 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
+// Busy returns the CPU time the whole machine has spent busy (user, nice,
+// system, irq, softirq, steal) since boot, all CPUs together.
+func Busy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err
 	}
-	stime, err := strconv.ParseInt(string(f[12]), 10, 64)
-	if err != nil {
-		return 0, err
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, errors.New("procstat: malformed /proc/stat")
 	}
-	return time.Duration(utime+stime) * clockTick, nil
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		t, err := strconv.ParseInt(string(f[i]), 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * clockTick, nil
 }
 
 // LoadAvg returns the 1, 5 and 15 minute load averages.

@@ -21,6 +21,14 @@ func TestSelf(t *testing.T) {
 	if err != nil || cpu < 0 {
 		t.Fatalf("CPU = %v, %v", cpu, err)
 	}
+	all, err := procstat.CPUWithChildren(pid)
+	if err != nil || all < cpu {
+		t.Fatalf("CPUWithChildren = %v, %v; CPU = %v", all, err, cpu)
+	}
+	busy, err := procstat.Busy()
+	if err != nil || busy < cpu {
+		t.Fatalf("Busy = %v, %v; CPU of this process = %v", busy, err, cpu)
+	}
 	load, err := procstat.LoadAvg()
 	if err != nil || load[0] < 0 {
 		t.Fatalf("LoadAvg = %v, %v", load, err)
