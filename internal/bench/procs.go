@@ -74,46 +74,56 @@ func startChild(ctx context.Context, exe, name string, stderr io.Writer, args ..
 			c.addr = addr
 			return c, nil
 		}
-		c.stop()
+		_ = c.stop()
 		return nil, fmt.Errorf("%s did not start: %v", name, c.err)
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	c.stop()
+	_ = c.stop()
 	return nil, fmt.Errorf("%s did not start in time", name)
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// stop asks the child to exit, kills it if it has not within five seconds,
-// and returns its exit error: a non-zero exit (a race report, a panic)
-// fails the run.
+// stop asks the child to exit by closing its standard input, then with
+// SIGTERM, then kills it, five seconds apart. It returns the child's exit
+// error: a non-zero exit (a race report, a panic) fails the run.
 func (c *child) stop() error {
 	_ = c.stdin.Close()
-	select {
-	case <-c.done:
-		return c.exitErr()
-	default:
+	if c.wait(5 * time.Second) {
+		return c.exitErr(false)
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.done:
-		return c.exitErr()
-	case <-t.C:
+	if c.wait(5 * time.Second) {
+		return c.exitErr(true)
 	}
 	_ = c.cmd.Process.Kill()
 	<-c.done
 	return fmt.Errorf("%s did not exit within 5 s of SIGTERM; killed", c.name)
 }
 
-func (c *child) exitErr() error {
+func (c *child) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// exitErr is the child's exit status as an error; a death by the SIGTERM
+// stop sent is a normal end.
+func (c *child) exitErr(termed bool) error {
 	if c.err == nil {
 		return nil
 	}
 	var ee *exec.ExitError
 	if errors.As(c.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && termed && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+			return nil
+		}
 		return fmt.Errorf("%s exited: %s", c.name, ee.ProcessState)
 	}
 	return fmt.Errorf("%s: %w", c.name, c.err)
