@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -29,6 +28,7 @@ import (
 	genopenapi "github.com/ssegate/ssegate/gen/openapi"
 	_ "github.com/ssegate/ssegate/gen/ssegate/bench/v1" // its routes are candidates too
 	"github.com/ssegate/ssegate/internal/app"
+	"github.com/ssegate/ssegate/internal/apptest"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
@@ -40,22 +40,7 @@ func startDemo(t *testing.T) *app.Demo {
 	cfg.DataDir = t.TempDir()
 	cfg.JobPace = 10 * time.Millisecond
 	cfg.LogLevel = "warn"
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	demo, err := app.StartDemo(ctx, cfg, logger)
-	if err != nil {
-		t.Fatalf("starting the demo: %v", err)
-	}
-	t.Cleanup(func() { _ = demo.Close() })
-	return demo
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return apptest.StartDemo(t, cfg)
 }
 
 // client calls the demo with a cookie session.

@@ -2,10 +2,8 @@ package e2e_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssegate/ssegate/internal/app"
+	"github.com/ssegate/ssegate/internal/apptest"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
@@ -29,24 +28,7 @@ func startDemo(t *testing.T, pace time.Duration, edits ...func(*config.Config)) 
 	for _, edit := range edits {
 		edit(&cfg)
 	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	demo, err := app.StartDemo(ctx, cfg, logger)
-	if err != nil {
-		t.Fatalf("starting the demo: %v", err)
-	}
-	t.Cleanup(func() { demo.Close() })
-	return demo
-}
-
-// testWriter sends the demo's logs to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return apptest.StartDemo(t, cfg)
 }
 
 // apiClient calls the demo's REST and SSE routes from Go, as a second

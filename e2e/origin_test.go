@@ -59,7 +59,7 @@ func TestOtherOriginCannotReadStreams(t *testing.T) {
 	b.open(demo.URL)
 	b.signIn("demo", "demo")
 	jobID := b.startJob("1000000")
-	b.waitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
+	b.WaitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
 
 	streams := []string{"/v1/jobs/x/events", "/v1/jobs/" + jobID + "/events", "/v1/logs/x/events?follow=true"}
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,9 +76,9 @@ func TestOtherOriginCannotReadStreams(t *testing.T) {
 	}
 
 	sourcesBefore := len(b.eventSources())
-	b.do("open the page on another origin", chromedp.Navigate(foreign.URL+"/"))
-	b.waitFor("the foreign page's script finishes", `window.__result && window.__result.done === true`, stepTimeout)
-	b.screenshot("foreign-page")
+	b.Do("open the page on another origin", chromedp.Navigate(foreign.URL+"/"))
+	b.WaitFor("the foreign page's script finishes", `window.__result && window.__result.done === true`, stepTimeout)
+	b.Screenshot("foreign-page")
 
 	var result struct {
 		Streams []struct {
@@ -94,7 +94,7 @@ func TestOtherOriginCannotReadStreams(t *testing.T) {
 			Error  string
 		}
 	}
-	b.eval(`window.__result`, &result)
+	b.Eval(`window.__result`, &result)
 	raw, _ := json.Marshal(result)
 	t.Logf("foreign page saw: %s", raw)
 	for _, s := range result.Streams {

@@ -27,45 +27,45 @@ const (
 
 // open loads the page at base and waits until it knows whether it is signed in.
 func (b *browser) open(base string) {
-	b.t.Helper()
-	b.do("open "+base, chromedp.Navigate(base+"/"))
-	b.waitFor("the page is ready", `document.documentElement.dataset.ready === 'true'`, stepTimeout)
+	b.T.Helper()
+	b.Do("open "+base, chromedp.Navigate(base+"/"))
+	b.WaitFor("the page is ready", `document.documentElement.dataset.ready === 'true'`, stepTimeout)
 }
 
 // signIn fills in the sign-in form and waits for the signed-in page.
 func (b *browser) signIn(user, password string) {
-	b.t.Helper()
-	b.do("wait for the sign-in form", chromedp.WaitVisible(css("#login-form")))
+	b.T.Helper()
+	b.Do("wait for the sign-in form", chromedp.WaitVisible(css("#login-form")))
 	b.fill("username", user)
 	b.fill("password", password)
-	b.do("submit the sign-in form", chromedp.Click(css("#signin")))
-	b.do("wait for the signed-in page", chromedp.WaitVisible(css("#app")))
-	if got := b.evalString(`document.getElementById('whoami').textContent`); got != user {
-		b.t.Fatalf("#whoami = %q, want %q", got, user)
+	b.Do("submit the sign-in form", chromedp.Click(css("#signin")))
+	b.Do("wait for the signed-in page", chromedp.WaitVisible(css("#app")))
+	if got := b.EvalString(`document.getElementById('whoami').textContent`); got != user {
+		b.T.Fatalf("#whoami = %q, want %q", got, user)
 	}
 }
 
 // fill empties the input with the given id and types text into it.
 func (b *browser) fill(id, text string) {
-	b.t.Helper()
+	b.T.Helper()
 	b.clear(id)
-	b.do("type into #"+id, chromedp.SendKeys(css("#"+id), text))
+	b.Do("type into #"+id, chromedp.SendKeys(css("#"+id), text))
 }
 
 // clear empties an input (chromedp.Clear resets the value attribute, not
 // what the user typed).
 func (b *browser) clear(id string) {
-	b.t.Helper()
+	b.T.Helper()
 	var ok bool
-	b.eval(`(() => { const e = document.getElementById('`+id+`'); e.value = ''; return true; })()`, &ok)
+	b.Eval(`(() => { const e = document.getElementById('`+id+`'); e.value = ''; return true; })()`, &ok)
 }
 
 // observe records, from now on, every connection state of both streams and
 // every progress value the page shows, including changes too quick to poll.
 func (b *browser) observe() {
-	b.t.Helper()
+	b.T.Helper()
 	var ok bool
-	b.eval(`(() => {
+	b.Eval(`(() => {
 		const track = (id, attr, key) => {
 			const el = document.getElementById(id);
 			const seen = window[key] = [el.getAttribute(attr)];
@@ -85,39 +85,39 @@ func (b *browser) observe() {
 
 // seen returns the distinct successive values recorded by observe under key.
 func (b *browser) seen(key string) []string {
-	b.t.Helper()
+	b.T.Helper()
 	var all []string
-	b.eval(`window.`+key+`.map(String)`, &all)
+	b.Eval(`window.`+key+`.map(String)`, &all)
 	return slices.Compact(all)
 }
 
 // startJob submits the job form and returns the id of the job it watches.
 func (b *browser) startJob(limit string) string {
-	b.t.Helper()
+	b.T.Helper()
 	if limit == "" {
 		b.clear("limit")
 	} else {
 		b.fill("limit", limit)
 	}
-	before := b.evalString(`document.getElementById('job-panel').dataset.jobId`)
-	b.do("start a job below "+limit, chromedp.Click(css("#start-job")))
-	b.waitFor("the page watches the new job", `!['', '`+before+`'].includes(document.getElementById('job-panel').dataset.jobId)`, stepTimeout)
-	return b.evalString(`document.getElementById('job-panel').dataset.jobId`)
+	before := b.EvalString(`document.getElementById('job-panel').dataset.jobId`)
+	b.Do("start a job below "+limit, chromedp.Click(css("#start-job")))
+	b.WaitFor("the page watches the new job", `!['', '`+before+`'].includes(document.getElementById('job-panel').dataset.jobId)`, stepTimeout)
+	return b.EvalString(`document.getElementById('job-panel').dataset.jobId`)
 }
 
 // eventIDs returns the job event ids the page recorded, in order of arrival.
 func (b *browser) eventIDs(list string) []string {
-	b.t.Helper()
+	b.T.Helper()
 	var ids []string
-	b.eval(`[...document.querySelectorAll('#`+list+` li')].map((li) => li.textContent)`, &ids)
+	b.Eval(`[...document.querySelectorAll('#`+list+` li')].map((li) => li.textContent)`, &ids)
 	return ids
 }
 
 // entries returns the text of every entry in a log pane.
 func (b *browser) entries(pane string) []string {
-	b.t.Helper()
+	b.T.Helper()
 	var texts []string
-	b.eval(`[...document.querySelectorAll('#`+pane+` .entry:not(.note)')].map((e) => e.textContent)`, &texts)
+	b.Eval(`[...document.querySelectorAll('#`+pane+` .entry:not(.note)')].map((e) => e.textContent)`, &texts)
 	return texts
 }
 
@@ -170,36 +170,36 @@ func TestSignIn(t *testing.T) {
 	demo := startDemo(t, 0)
 	b := newBrowser(t)
 	b.open(demo.URL)
-	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	b.Do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
 	if !b.isHidden("app") {
 		t.Fatal("the signed-in part of the page shows before signing in")
 	}
 
-	b.do("sign in with a wrong password",
+	b.Do("sign in with a wrong password",
 		chromedp.SendKeys(css("#username"), "demo"),
 		chromedp.SendKeys(css("#password"), "wrong"),
 		chromedp.Click(css("#signin")),
 	)
-	b.waitFor("the sign-in error shows", `document.getElementById('signin-error').textContent !== ''`, stepTimeout)
-	msg := b.evalString(`document.getElementById('signin-error').textContent`)
+	b.WaitFor("the sign-in error shows", `document.getElementById('signin-error').textContent !== ''`, stepTimeout)
+	msg := b.EvalString(`document.getElementById('signin-error').textContent`)
 	t.Logf("sign-in error shown: %q", msg)
 	if !b.isHidden("app") {
 		t.Fatal("a wrong password signed in")
 	}
-	b.screenshot("wrong-password")
+	b.Screenshot("wrong-password")
 
 	b.signIn("demo", "demo")
-	if got := b.evalString(`document.getElementById('signin-error').textContent`); got != "" {
+	if got := b.EvalString(`document.getElementById('signin-error').textContent`); got != "" {
 		t.Errorf("#signin-error after signing in = %q", got)
 	}
 
 	// The session lives in an HttpOnly cookie: the browser holds it, the page
 	// cannot read it.
-	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{demo.URL}})
+	cookies, err := chromedp.Call(b.Ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{demo.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pageCookies := b.evalString(`document.cookie`)
+	pageCookies := b.EvalString(`document.cookie`)
 	httpOnly := 0
 	for _, c := range cookies.Cookies {
 		if c.HTTPOnly {
@@ -215,7 +215,7 @@ func TestSignIn(t *testing.T) {
 
 	// The page came with its security headers through the whole gateway.
 	var headers map[string]string
-	b.eval(`fetch('/', { method: 'HEAD' }).then((r) => ({
+	b.Eval(`fetch('/', { method: 'HEAD' }).then((r) => ({
 		csp: r.headers.get('content-security-policy') || '',
 		nosniff: r.headers.get('x-content-type-options') || '',
 		cache: r.headers.get('cache-control') || '',
@@ -226,17 +226,17 @@ func TestSignIn(t *testing.T) {
 
 	// A reload finds the session through GET /v1/sessions/current.
 	b.open(demo.URL)
-	b.do("the reloaded page is signed in", chromedp.WaitVisible(css("#app")))
-	if got := b.evalString(`document.getElementById('whoami').textContent`); got != "demo" {
+	b.Do("the reloaded page is signed in", chromedp.WaitVisible(css("#app")))
+	if got := b.EvalString(`document.getElementById('whoami').textContent`); got != "demo" {
 		t.Errorf("#whoami after reload = %q", got)
 	}
-	b.screenshot("signed-in")
+	b.Screenshot("signed-in")
 }
 
 func (b *browser) isHidden(id string) bool {
-	b.t.Helper()
+	b.T.Helper()
 	var hidden bool
-	b.eval(`(() => { const e = document.getElementById('`+id+`'); return !e || e.hidden || e.offsetParent === null; })()`, &hidden)
+	b.Eval(`(() => { const e = document.getElementById('`+id+`'); return !e || e.hidden || e.offsetParent === null; })()`, &hidden)
 	return hidden
 }
 
@@ -248,16 +248,16 @@ func TestJobCompletes(t *testing.T) {
 	b.observe()
 
 	id := b.startJob("1000000")
-	b.waitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
-	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	b.waitFor("the jobs list shows the job completed",
+	b.WaitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
+	b.WaitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.WaitFor("the jobs list shows the job completed",
 		`!!document.querySelector('#jobs-list button[data-job-id="`+id+`"] .jl-state[data-state="completed"]')`, stepTimeout)
-	b.screenshot("completed")
+	b.Screenshot("completed")
 
 	var got struct {
 		Result, Largest, Value, Now, Percent, Status, PartialCount string
 	}
-	b.eval(`({
+	b.Eval(`({
 		Result: document.getElementById('result-count').dataset.value,
 		Largest: document.getElementById('result-largest').dataset.value,
 		Value: String(document.getElementById('progress').value),
@@ -295,13 +295,13 @@ func TestJobCompletes(t *testing.T) {
 	}
 
 	// A narrow screen: one column, nothing wider than the viewport.
-	b.do("narrow viewport", chromedp.EmulateViewport(390, 844))
+	b.Do("narrow viewport", chromedp.EmulateViewport(390, 844))
 	var overflow int
-	b.eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
+	b.Eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
 	if overflow > 0 {
 		t.Errorf("the page is %dpx wider than a 390px screen", overflow)
 	}
-	b.screenshot("narrow")
+	b.Screenshot("narrow")
 }
 
 // isSubsequence reports whether want appears in got in order.
@@ -323,7 +323,7 @@ func TestJobSurvivesBackendRestart(t *testing.T) {
 	b.observe()
 
 	id := b.startJob("10000000")
-	b.waitFor("the job is under way", `Number(document.getElementById('progress').getAttribute('aria-valuenow')) >= 10`, 20*time.Second)
+	b.WaitFor("the job is under way", `Number(document.getElementById('progress').getAttribute('aria-valuenow')) >= 10`, 20*time.Second)
 	before := len(b.eventIDs("event-ids"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -332,14 +332,14 @@ func TestJobSurvivesBackendRestart(t *testing.T) {
 	}
 	t.Logf("backends restarted after %d events", before)
 	// The browser waits the stream's retry delay (2 s) before reconnecting.
-	b.waitFor("the page shows it is reconnecting", `window.__conn.includes('reconnecting')`, stepTimeout)
-	b.screenshot("reconnecting")
+	b.WaitFor("the page shows it is reconnecting", `window.__conn.includes('reconnecting')`, stepTimeout)
+	b.Screenshot("reconnecting")
 
-	b.waitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 40*time.Second)
-	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	b.screenshot("completed-after-restart")
+	b.WaitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 40*time.Second)
+	b.WaitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.Screenshot("completed-after-restart")
 
-	if got := b.evalString(`document.getElementById('result-count').dataset.value`); got != fmt.Sprint(primesBelow1e7) {
+	if got := b.EvalString(`document.getElementById('result-count').dataset.value`); got != fmt.Sprint(primesBelow1e7) {
 		t.Errorf("#result-count = %s, want %d", got, primesBelow1e7)
 	}
 	conn := b.seen("__conn")
@@ -364,23 +364,23 @@ func TestSignOutStopsStreams(t *testing.T) {
 	b.observe()
 
 	b.startJob("10000000")
-	b.waitFor("job events arrive", `document.querySelectorAll('#event-ids li').length >= 2`, stepTimeout)
-	b.waitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
+	b.WaitFor("job events arrive", `document.querySelectorAll('#event-ids li').length >= 2`, stepTimeout)
+	b.WaitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
 
 	// Tail a log as well, so two streams are open.
-	b.do("refresh the logs", chromedp.Click(css("#refresh-logs")))
-	b.waitFor("a log to tail", `document.getElementById('log-name').value !== ''`, stepTimeout)
-	b.do("tail the log", chromedp.Click(css("#tail-log")))
-	b.waitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
-	if got := b.evalString(`document.documentElement.dataset.openStreams`); got != "2" {
+	b.Do("refresh the logs", chromedp.Click(css("#refresh-logs")))
+	b.WaitFor("a log to tail", `document.getElementById('log-name').value !== ''`, stepTimeout)
+	b.Do("tail the log", chromedp.Click(css("#tail-log")))
+	b.WaitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
+	if got := b.EvalString(`document.documentElement.dataset.openStreams`); got != "2" {
 		t.Fatalf("open streams before signing out = %s, want 2", got)
 	}
-	b.screenshot("before-sign-out")
+	b.Screenshot("before-sign-out")
 
-	b.do("sign out", chromedp.Click(css("#signout")))
-	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	b.Do("sign out", chromedp.Click(css("#signout")))
+	b.Do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
 	var got struct{ Open, Job, Log string }
-	b.eval(`({
+	b.Eval(`({
 		Open: document.documentElement.dataset.openStreams,
 		Job: document.getElementById('conn-state').dataset.state,
 		Log: document.getElementById('log-conn-state').dataset.state,
@@ -417,11 +417,11 @@ func TestSignOutStopsStreams(t *testing.T) {
 		t.Errorf("%d job events arrived after signing out", n-ids)
 	}
 	var status int
-	b.eval(`fetch('/v1/sessions/current', { credentials: 'same-origin' }).then((r) => r.status)`, &status, chromedp.EvalAwaitPromise)
+	b.Eval(`fetch('/v1/sessions/current', { credentials: 'same-origin' }).then((r) => r.status)`, &status, chromedp.EvalAwaitPromise)
 	if status != http.StatusUnauthorized {
 		t.Errorf("GET /v1/sessions/current after signing out = %d, want 401", status)
 	}
-	b.screenshot("signed-out")
+	b.Screenshot("signed-out")
 }
 
 func TestTailJobLog(t *testing.T) {
@@ -435,37 +435,37 @@ func TestTailJobLog(t *testing.T) {
 	name := "job-" + id
 	// The log exists once the job ships its first line; until then the page
 	// would get NOT_FOUND, so ask for the list again until it is there.
-	b.waitFor("the chooser offers "+name, `(() => {
+	b.WaitFor("the chooser offers "+name, `(() => {
 		const select = document.getElementById('log-name');
 		if ([...select.options].some((o) => o.value === '`+name+`')) return true;
 		document.getElementById('refresh-logs').click();
 		return false;
 	})()`, stepTimeout)
-	if got := b.evalString(`document.getElementById('log-name').value`); got != name {
+	if got := b.EvalString(`document.getElementById('log-name').value`); got != name {
 		t.Errorf("the chooser selected %q, want the watched job's log %q", got, name)
 	}
-	b.do("tail the job's log", chromedp.Click(css("#tail-log")))
-	b.waitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
+	b.Do("tail the job's log", chromedp.Click(css("#tail-log")))
+	b.WaitFor("the log stream is live", `document.getElementById('log-conn-state').dataset.state === 'live'`, stepTimeout)
 
 	// Entries arrive while the job still runs: the tail follows live.
-	b.waitFor("a progress line in the log pane", `[...document.querySelectorAll('#log-pane .entry')].some((e) => e.textContent.startsWith('sieved'))`, 20*time.Second)
-	if status := b.evalString(`document.getElementById('job-status').dataset.state`); status != "running" {
+	b.WaitFor("a progress line in the log pane", `[...document.querySelectorAll('#log-pane .entry')].some((e) => e.textContent.startsWith('sieved'))`, 20*time.Second)
+	if status := b.EvalString(`document.getElementById('job-status').dataset.state`); status != "running" {
 		t.Errorf("the job was %s by the time the tail showed progress; want it still running", status)
 	}
-	b.screenshot("following")
+	b.Screenshot("following")
 
 	// The panes keep to the newest entry, unless the user scrolled up: take
 	// the job's log to its top once it overflows, and it stays where the user put it.
-	b.waitFor("the job log overflows", `(() => { const p = document.getElementById('job-log'); return p.scrollHeight > p.clientHeight + 40; })()`, 20*time.Second)
-	b.do("scroll the job log up with the keyboard", chromedp.Focus(css("#job-log")), chromedp.KeyEvent(kb.Home))
-	b.waitFor("the job log stops following", `document.getElementById('job-log').dataset.follow === 'false'`, stepTimeout)
+	b.WaitFor("the job log overflows", `(() => { const p = document.getElementById('job-log'); return p.scrollHeight > p.clientHeight + 40; })()`, 20*time.Second)
+	b.Do("scroll the job log up with the keyboard", chromedp.Focus(css("#job-log")), chromedp.KeyEvent(kb.Home))
+	b.WaitFor("the job log stops following", `document.getElementById('job-log').dataset.follow === 'false'`, stepTimeout)
 
 	// The job finishes its log, and the tail ends on the stream's `end`.
-	b.waitFor("the log stream ends", `document.getElementById('log-conn-state').dataset.state === 'ended'`, 30*time.Second)
-	b.waitFor("the job stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	b.screenshot("ended")
+	b.WaitFor("the log stream ends", `document.getElementById('log-conn-state').dataset.state === 'ended'`, 30*time.Second)
+	b.WaitFor("the job stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.Screenshot("ended")
 	var scroll struct{ JobTop, JobGap, TailGap float64 }
-	b.eval(`(() => {
+	b.Eval(`(() => {
 		const gap = (p) => p.scrollHeight - p.scrollTop - p.clientHeight;
 		const job = document.getElementById('job-log'), tail = document.getElementById('log-pane');
 		return { JobTop: job.scrollTop, JobGap: gap(job), TailGap: gap(tail) };
@@ -479,7 +479,7 @@ func TestTailJobLog(t *testing.T) {
 	if !isSubsequence([]string{"connecting", "live", "ended"}, b.seen("__logConn")) {
 		t.Errorf("log connection states = %v", b.seen("__logConn"))
 	}
-	if note := b.evalString(`(document.querySelector('#log-pane .entry.note:last-child') || {}).textContent || ''`); note == "" {
+	if note := b.EvalString(`(document.querySelector('#log-pane .entry.note:last-child') || {}).textContent || ''`); note == "" {
 		t.Error("no end-of-log note after the stream ended")
 	}
 
@@ -506,36 +506,36 @@ func TestCancelAndWatchAgain(t *testing.T) {
 	b.signIn("demo", "demo")
 
 	first := b.startJob("1000000")
-	b.waitFor("the first job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
+	b.WaitFor("the first job completes", `document.getElementById('result-count').dataset.value !== ''`, 30*time.Second)
 
 	// An empty limit takes the server's default, far too long to wait for.
 	second := b.startJob("")
-	b.waitFor("the second job makes progress", `document.querySelectorAll('#event-ids li').length >= 3`, stepTimeout)
-	b.waitFor("the jobs list shows the default limit",
+	b.WaitFor("the second job makes progress", `document.querySelectorAll('#event-ids li').length >= 3`, stepTimeout)
+	b.WaitFor("the jobs list shows the default limit",
 		`(document.querySelector('#jobs-list button[data-job-id="`+second+`"] .jl-detail') || {}).textContent?.startsWith('below 400,000,000')`, stepTimeout)
-	b.waitFor("cancel is enabled", `!document.getElementById('cancel-job').disabled`, stepTimeout)
-	b.do("cancel the job", chromedp.Click(css("#cancel-job")))
-	b.waitFor("the page shows the job cancelled", `document.getElementById('job-status').dataset.state === 'cancelled'`, stepTimeout)
-	b.waitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	b.waitFor("the jobs list shows the job cancelled",
+	b.WaitFor("cancel is enabled", `!document.getElementById('cancel-job').disabled`, stepTimeout)
+	b.Do("cancel the job", chromedp.Click(css("#cancel-job")))
+	b.WaitFor("the page shows the job cancelled", `document.getElementById('job-status').dataset.state === 'cancelled'`, stepTimeout)
+	b.WaitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	b.WaitFor("the jobs list shows the job cancelled",
 		`!!document.querySelector('#jobs-list button[data-job-id="`+second+`"] .jl-state[data-state="cancelled"]')`, stepTimeout)
-	if got := b.evalString(`document.getElementById('job-status').textContent`); got != "cancelled by demo" {
+	if got := b.EvalString(`document.getElementById('job-status').textContent`); got != "cancelled by demo" {
 		t.Errorf("#job-status = %q, want %q", got, "cancelled by demo")
 	}
-	if got := b.evalString(`document.getElementById('result-count').dataset.value`); got != "" {
+	if got := b.EvalString(`document.getElementById('result-count').dataset.value`); got != "" {
 		t.Errorf("a cancelled job shows a result: %s", got)
 	}
-	b.screenshot("cancelled")
+	b.Screenshot("cancelled")
 
 	// Clicking the first job in the list watches it again: its whole history
 	// replays, from the first event to the result.
-	b.do("watch the first job again", chromedp.Click(css(`#jobs-list button[data-job-id="`+first+`"]`)))
-	b.waitFor("the first job's result shows", `document.getElementById('result-count').dataset.value === '`+fmt.Sprint(primesBelow1e6)+`'`, stepTimeout)
-	b.waitFor("the replayed stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	if got := b.evalString(`document.querySelector('#jobs-list [aria-current="true"]').dataset.jobId`); got != first {
+	b.Do("watch the first job again", chromedp.Click(css(`#jobs-list button[data-job-id="`+first+`"]`)))
+	b.WaitFor("the first job's result shows", `document.getElementById('result-count').dataset.value === '`+fmt.Sprint(primesBelow1e6)+`'`, stepTimeout)
+	b.WaitFor("the replayed stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+	if got := b.EvalString(`document.querySelector('#jobs-list [aria-current="true"]').dataset.jobId`); got != first {
 		t.Errorf("the list marks job %s as watched, want %s", got, first)
 	}
-	b.screenshot("watched-again")
+	b.Screenshot("watched-again")
 	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + first + "/events")
 	wantIDs(t, b.eventIDs("event-ids"), events)
 }
@@ -547,15 +547,15 @@ func TestSessionExpiresMidStream(t *testing.T) {
 	b.open(demo.URL)
 	b.signIn("demo", "demo")
 	b.startJob("")
-	b.waitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
+	b.WaitFor("the job stream is live", `document.getElementById('conn-state').dataset.state === 'live'`, stepTimeout)
 
 	// The gateway ends the stream with an `error` event when the session
 	// expires; the page shows it, stops the stream and asks to sign in again.
-	b.waitFor("the stream's error shows", `document.getElementById('job-error').textContent.includes('UNAUTHENTICATED')`, ttl+stepTimeout)
-	b.do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
-	b.screenshot("expired")
+	b.WaitFor("the stream's error shows", `document.getElementById('job-error').textContent.includes('UNAUTHENTICATED')`, ttl+stepTimeout)
+	b.Do("the sign-in form shows", chromedp.WaitVisible(css("#login-form")))
+	b.Screenshot("expired")
 	var got struct{ Conn, Open, JobError, SigninError string }
-	b.eval(`({
+	b.Eval(`({
 		Conn: document.getElementById('conn-state').dataset.state,
 		Open: document.documentElement.dataset.openStreams,
 		JobError: document.getElementById('job-error').textContent,
