@@ -5,33 +5,20 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ssegate-auth:", err)
-		os.Exit(1)
-	}
+	app.Main("ssegate-auth", run)
 }
 
-func run() error {
-	cfg, err := config.Load("ssegate-auth", os.Args[1:], os.Getenv)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err := app.CheckSessionKeys(cfg, true); err != nil {
 		return err
 	}
-	logger := app.NewLogger(cfg, os.Stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	tokens, err := app.TokenConfig(cfg, logger)
 	if err != nil {
 		return err

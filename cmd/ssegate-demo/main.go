@@ -6,30 +6,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ssegate-demo:", err)
-		os.Exit(1)
-	}
+	app.Main("ssegate-demo", run)
 }
 
-func run() error {
-	cfg, err := config.Load("ssegate-demo", os.Args[1:], os.Getenv)
-	if err != nil {
-		return err
-	}
-	logger := app.NewLogger(cfg, os.Stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	demo, err := app.StartDemo(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -51,7 +38,7 @@ func run() error {
 	case err := <-waitChan(demo):
 		return errors.Join(err, demo.Close())
 	}
-	stop() // a second signal stops at once
+	app.ExitOnNextSignal()
 	logger.Info("shutting down: draining streams", "drain_timeout", cfg.DrainTimeout)
 	defer app.ExitAfter(cfg.DrainTimeout+app.ShutdownGrace, "ssegate-demo")()
 	return demo.Shutdown(context.Background())

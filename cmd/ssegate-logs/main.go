@@ -5,36 +5,21 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ssegate-logs:", err)
-		os.Exit(1)
-	}
+	app.Main("ssegate-logs", run)
 }
 
-func run() error {
-	cfg, err := config.Load("ssegate-logs", os.Args[1:], os.Getenv)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err := app.CheckSessionKeys(cfg, false); err != nil {
 		return err
 	}
-	logger := app.NewLogger(cfg, os.Stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	v, err := verifier(cfg, logger)
+	v, err := app.Verifier(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -43,12 +28,4 @@ func run() error {
 		return err
 	}
 	return app.RunBackend(ctx, b, cfg.GRPCAddr, logger)
-}
-
-func verifier(cfg config.Config, logger *slog.Logger) (*auth.Verifier, error) {
-	tokens, err := app.TokenConfig(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	return auth.NewVerifier(tokens)
 }

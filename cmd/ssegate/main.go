@@ -7,44 +7,25 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ssegate:", err)
-		os.Exit(1)
-	}
+	app.Main("ssegate", run)
 }
 
-func run() error {
-	cfg, err := config.Load("ssegate", os.Args[1:], os.Getenv)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err := app.CheckSessionKeys(cfg, false); err != nil {
 		return err
 	}
 	if len(cfg.AuthAddrs) == 0 || len(cfg.JobsAddrs) == 0 || len(cfg.LogsAddrs) == 0 {
 		return errors.New("auth-addr, jobs-addr and logs-addr: every backend address is required")
 	}
-	logger := app.NewLogger(cfg, os.Stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	tokens, err := app.TokenConfig(cfg, logger)
-	if err != nil {
-		return err
-	}
-	v, err := auth.NewVerifier(tokens)
+	v, err := app.Verifier(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -69,7 +50,7 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
-	stop() // a second signal stops at once
+	app.ExitOnNextSignal()
 	logger.Info("shutting down: draining streams", "drain_timeout", cfg.DrainTimeout)
 	defer app.ExitAfter(cfg.DrainTimeout+app.ShutdownGrace, "ssegate")()
 	return srv.Shutdown(context.Background())

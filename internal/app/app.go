@@ -54,6 +54,16 @@ func TokenConfig(cfg config.Config, logger *slog.Logger) (auth.Config, error) {
 	return auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, nil
 }
 
+// Verifier returns the verifier of the session tokens TokenConfig
+// describes.
+func Verifier(cfg config.Config, logger *slog.Logger) (*auth.Verifier, error) {
+	tokens, err := TokenConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewVerifier(tokens)
+}
+
 // keySetConfig loads the ES256/RS256 keys: the verification keys by kid,
 // and the signing key where one is configured (the auth service).
 func keySetConfig(cfg config.Config) (auth.Config, error) {
