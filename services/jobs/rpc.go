@@ -68,11 +68,7 @@ func (s *Service) get(ctx context.Context, p auth.Principal, id string) (store.S
 
 // status maps err for a caller, logging what is not the caller's business.
 func (s *Service) status(ctx context.Context, msg string, err error, id string) error {
-	st := storerpc.Status(err)
-	if status.Code(st) == codes.Internal {
-		s.cfg.logger.ErrorContext(ctx, msg, "job", id, "err", err)
-	}
-	return st
+	return storerpc.LogStatus(ctx, s.cfg.logger, err, msg, "job", id)
 }
 
 // CreateJob implements jobsv1.JobServiceServer.

@@ -205,9 +205,5 @@ func (s *Service) TailLogs(req *logsv1.TailLogsRequest, stream logsv1.LogService
 
 // status maps err for a caller, logging what is not the caller's business.
 func (s *Service) status(ctx context.Context, msg string, err error, name string) error {
-	st := storerpc.Status(err)
-	if status.Code(st) == codes.Internal {
-		s.logError(ctx, msg, err, "log", name)
-	}
-	return st
+	return storerpc.LogStatus(ctx, s.cfg.logger, err, msg, "log", name)
 }

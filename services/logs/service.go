@@ -15,7 +15,6 @@
 package logs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,8 +160,4 @@ func validName(name string) bool {
 		}
 	}
 	return name != "." && name != ".."
-}
-
-func (s *Service) logError(ctx context.Context, msg string, err error, args ...any) {
-	s.cfg.logger.ErrorContext(ctx, msg, append(args, "err", err)...)
 }

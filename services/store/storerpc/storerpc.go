@@ -14,6 +14,7 @@ package storerpc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -140,4 +141,15 @@ func Status(err error) error {
 		return status.FromContextError(err).Err()
 	}
 	return status.Error(codes.Internal, "internal error")
+}
+
+// LogStatus is Status for a service's caller that logs what the caller
+// does not get: when err becomes INTERNAL, it is logged as msg with args
+// and "err".
+func LogStatus(ctx context.Context, logger *slog.Logger, err error, msg string, args ...any) error {
+	st := Status(err)
+	if status.Code(st) == codes.Internal {
+		logger.ErrorContext(ctx, msg, append(args, "err", err)...)
+	}
+	return st
 }

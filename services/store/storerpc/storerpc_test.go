@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +44,38 @@ func TestStatus(t *testing.T) {
 		}
 		if tt.code == codes.Internal && status.Convert(got).Message() != "internal error" {
 			t.Errorf("Status(%v) leaks %q", tt.err, status.Convert(got).Message())
+		}
+	}
+}
+
+// LogStatus logs exactly the errors whose detail the caller does not get.
+func TestLogStatus(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err    error
+		code   codes.Code
+		logged string
+	}{
+		{errors.New("disk on fire"), codes.Internal, `level=ERROR msg="jobs: get job" job=j1 err="disk on fire"` + "\n"},
+		{store.ErrNotFound, codes.NotFound, ""},
+		{status.Error(codes.InvalidArgument, "bad"), codes.InvalidArgument, ""},
+		{nil, codes.OK, ""},
+	} {
+		var buf strings.Builder
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+		got := storerpc.LogStatus(context.Background(), logger, tt.err, "jobs: get job", "job", "j1")
+		if status.Code(got) != tt.code {
+			t.Errorf("LogStatus(%v) = %v, want %v", tt.err, got, tt.code)
+		}
+		if buf.String() != tt.logged {
+			t.Errorf("LogStatus(%v) logged %q, want %q", tt.err, buf.String(), tt.logged)
 		}
 	}
 }
