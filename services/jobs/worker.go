@@ -67,7 +67,8 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 	pace := time.NewTimer(time.Hour)
 	pace.Stop()
 	defer pace.Stop()
-	for chunks := 1; !counter.Finished(); chunks++ {
+	schedule := s.cfg.now()
+	for !counter.Finished() {
 		if ctx.Err() != nil {
 			w.stop(ctx)
 			return
@@ -85,14 +86,23 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 				return
 			}
 		}
-		// Pace: chunk n ends no earlier than n minimum durations after the
-		// start, so timer slack does not add up.
-		if wait := w.started.Add(time.Duration(chunks) * s.cfg.minChunkDuration).Sub(s.cfg.now()); wait > 0 && !counter.Finished() {
-			pace.Reset(wait)
-			select {
-			case <-ctx.Done():
-				pace.Stop()
-			case <-pace.C:
+		// Pace: each chunk ends one minimum duration after the previous
+		// one's scheduled end, so timer slack does not add up; after a stall
+		// (a slow store, a busy machine) the schedule restarts from now
+		// rather than racing through the chunks it missed, so progress
+		// stays visible.
+		if d := s.cfg.minChunkDuration; d > 0 && !counter.Finished() {
+			now := s.cfg.now()
+			if schedule = schedule.Add(d); schedule.Before(now) {
+				schedule = now
+			}
+			if wait := schedule.Sub(now); wait > 0 {
+				pace.Reset(wait)
+				select {
+				case <-ctx.Done():
+					pace.Stop()
+				case <-pace.C:
+				}
 			}
 		}
 	}
