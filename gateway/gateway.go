@@ -197,9 +197,19 @@ type streamRoute struct {
 	mapper   *mapping.Mapper
 	conn     *grpc.ClientConn
 	template string
+	// msgs recycles response messages across the route's streams: no
+	// allocation per message, and nothing held per idle stream.
+	msgs sync.Pool
 }
 
 var streamDesc = &grpc.StreamDesc{ServerStreams: true}
+
+func (s *streamRoute) newMessage() proto.Message {
+	if m, ok := s.msgs.Get().(proto.Message); ok {
+		return m
+	}
+	return s.rt.NewResponse()
+}
 
 func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
 	g := s.g
@@ -240,7 +250,12 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the upstream call whenever this handler returns
 
-	stream := s.open(ctx, req)
+	// Open the upstream call on a short-lived goroutine: grpc-go's call
+	// path is deep, and run here it would grow this goroutine's stack for
+	// the whole life of the stream (measured: 8 KiB per idle HTTP/2 stream).
+	opened := make(chan grpc.ClientStream, 1)
+	go func() { opened <- s.open(ctx, req) }()
+	stream := <-opened
 	if !sse {
 		// NDJSON has no reconnect protocol: a drain just ends it.
 		stop := context.AfterFunc(g.draining, cancel)
@@ -258,15 +273,16 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
 	res := relay.Serve(ctx, w, stream, relay.Config{
-		Mapper:       s.mapper,
-		NewMessage:   s.rt.NewResponse,
-		Retry:        retry,
-		Heartbeat:    g.cfg.heartbeat,
-		HeaderWait:   g.cfg.headerWait,
-		WriteTimeout: g.cfg.writeTimeout,
-		Expiry:       principal.Expiry,
-		Deadline:     deadline,
-		Drain:        g.draining.Done(),
+		Mapper:         s.mapper,
+		NewMessage:     s.newMessage,
+		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
+		Retry:          retry,
+		Heartbeat:      g.cfg.heartbeat,
+		HeaderWait:     g.cfg.headerWait,
+		WriteTimeout:   g.cfg.writeTimeout,
+		Expiry:         principal.Expiry,
+		Deadline:       deadline,
+		Drain:          g.draining.Done(),
 		ReconnectRetry: func() time.Duration {
 			return retry + jitter(g.cfg.reconnectJitter)
 		},

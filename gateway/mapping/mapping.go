@@ -33,6 +33,9 @@ type Mapper struct {
 	// the case's message type.
 	caseRaw map[protoreflect.Name]protoreflect.FieldDescriptor
 	json    protojson.MarshalOptions
+	// flat, when not nil, encodes the whole message without protojson:
+	// four times faster on small messages (see flat.go).
+	flat []flatField
 }
 
 // New validates the options on md and returns its mapper.
@@ -103,6 +106,9 @@ func New(md protoreflect.MessageDescriptor) (*Mapper, error) {
 				m.caseRaw[fd.Name()] = raw
 			}
 		}
+	}
+	if m.oneof == nil {
+		m.flat = flatFields(md)
 	}
 	return m, nil
 }
@@ -180,6 +186,10 @@ func (m *Mapper) Map(msg proto.Message, ev *sse.Event) error {
 		return nil
 	}
 	var err error
+	if m.flat != nil {
+		ev.Data, err = appendFlat(ev.Data[:0], m.flat, pm)
+		return err
+	}
 	ev.Data, err = m.json.MarshalAppend(ev.Data[:0], msg)
 	return err
 }

@@ -48,6 +48,9 @@ type Config struct {
 	Mapper *mapping.Mapper
 	// NewMessage returns an empty response message to receive into.
 	NewMessage func() proto.Message
+	// ReleaseMessage, when not nil, takes back a message once its event is
+	// encoded, for NewMessage to hand out again (RecvMsg resets it).
+	ReleaseMessage func(proto.Message)
 	// Retry is sent as retry: with the first event; zero sends none.
 	Retry time.Duration
 	// Heartbeat is the idle time after which a comment is sent.
@@ -375,6 +378,9 @@ func (p *pump) batch(r received, msgs <-chan received) bool {
 		}
 		if !p.appendEvent(r.msg) {
 			return true
+		}
+		if p.cfg.ReleaseMessage != nil {
+			p.cfg.ReleaseMessage(r.msg) // the event holds no reference to it
 		}
 		if len(p.buf) >= flushSize {
 			return false
