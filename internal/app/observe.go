@@ -34,9 +34,9 @@ func recordFrom(ctx context.Context) *record {
 	return rec
 }
 
-// observe logs one line per request with its id, counts the requests the
-// session middleware refused, and counts streams evicted because a write to
-// their client failed.
+// observe logs one line per request with its id and counts the requests
+// the session middleware refused. (Evictions are counted by the metrics'
+// stream observer, from the relay's own write error.)
 func observe(next http.Handler, m *metrics.Metrics, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -48,14 +48,8 @@ func observe(next http.Handler, m *metrics.Metrics, logger *slog.Logger) http.Ha
 			rw.status = http.StatusOK // nothing written: net/http sends 200
 		}
 
-		stream := strings.HasPrefix(rw.contentType, "text/event-stream")
-		if m != nil {
-			if !rec.reached && (rw.status == http.StatusUnauthorized || rw.status == http.StatusForbidden) {
-				m.AuthFailure(rw.status)
-			}
-			if stream && rw.err != nil {
-				m.StreamEvicted(rec.route)
-			}
+		if m != nil && !rec.reached && (rw.status == http.StatusUnauthorized || rw.status == http.StatusForbidden) {
+			m.AuthFailure(rw.status)
 		}
 		level := slog.LevelInfo
 		switch {
@@ -82,7 +76,7 @@ func observe(next http.Handler, m *metrics.Metrics, logger *slog.Logger) http.Ha
 		if rec.subject != "" {
 			attrs = append(attrs, slog.String("user", rec.subject))
 		}
-		if stream {
+		if strings.HasPrefix(rw.contentType, "text/event-stream") {
 			attrs = append(attrs, slog.Bool("stream", true))
 		}
 		if rw.err != nil {

@@ -127,16 +127,16 @@ func (m *Metrics) StreamEnded(info gateway.StreamInfo) {
 	if !r.Committed.IsZero() {
 		m.ttfb.WithLabelValues(route).Observe(info.TimeToFirstByte.Seconds())
 	}
+	if r.WriteErr != nil {
+		// A write that failed or missed its deadline: the client was
+		// evicted (or vanished mid-write) and its upstream cancelled.
+		m.evictions.WithLabelValues(route).Inc()
+	}
 }
 
 // StreamRejected implements gateway.Observer.
 func (m *Metrics) StreamRejected(route, reason string) {
 	m.rejected.WithLabelValues(route, reason).Inc()
-}
-
-// StreamEvicted counts a stream whose client could not be written to.
-func (m *Metrics) StreamEvicted(route string) {
-	m.evictions.WithLabelValues(route).Inc()
 }
 
 // AuthFailure counts a request the session middleware refused with status.
