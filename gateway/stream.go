@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/mapping"
+	"github.com/ssegate/ssegate/gateway/relay"
+	"github.com/ssegate/ssegate/gateway/resume"
+	"github.com/ssegate/ssegate/gateway/route"
+)
+
+// streamRoute serves one SSE path template.
+type streamRoute struct {
+	g        *Gateway
+	rt       *route.Route
+	mapper   *mapping.Mapper
+	conn     *grpc.ClientConn
+	template string
+	// msgs recycles response messages across the route's streams: no
+	// allocation per message, and nothing held per idle stream.
+	msgs sync.Pool
+}
+
+var streamDesc = &grpc.StreamDesc{ServerStreams: true}
+
+func (s *streamRoute) newMessage() proto.Message {
+	if m, ok := s.msgs.Get().(proto.Message); ok {
+		return m
+	}
+	return s.rt.NewResponse()
+}
+
+func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
+	g := s.g
+	sse := wantsEventStream(r.Header.Get("Accept"))
+	req, err := s.rt.Request(r, pathParams)
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, err.Error())
+		return
+	}
+	lastID, err := resume.FromRequest(r)
+	if err == nil && lastID != "" && s.rt.LastEventIDField != nil {
+		err = resume.Apply(req, s.rt.LastEventIDField, lastID)
+	}
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, strings.TrimPrefix(err.Error(), "resume: "))
+		return
+	}
+
+	principal, signedIn := auth.FromContext(r.Context())
+	if signedIn && !principal.Expiry.IsZero() && !g.cfg.clock.Now().Before(principal.Expiry) {
+		httperr.Write(w, codes.Unauthenticated, "session expired")
+		return
+	}
+	release, ok := g.admit(w, r, s.template, principal.Subject, sse)
+	if !ok {
+		return
+	}
+	defer release()
+
+	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, err.Error())
+		return
+	}
+	if lastID != "" && s.rt.LastEventIDField == nil {
+		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, lastID)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the upstream call whenever this handler returns
+
+	// Open the upstream call on a short-lived goroutine: grpc-go's call
+	// path is deep, and run here it would grow this goroutine's stack for
+	// the whole life of the stream (measured: 8 KiB per idle HTTP/2 stream).
+	opened := make(chan grpc.ClientStream, 1)
+	go func() { opened <- s.open(ctx, req) }()
+	stream := <-opened
+	if !sse {
+		// NDJSON has no reconnect protocol: a drain just ends it.
+		stop := context.AfterFunc(g.draining, cancel)
+		defer stop()
+		s.serveNDJSON(ctx, w, r, stream)
+		return
+	}
+	start := g.cfg.clock.Now()
+	retry := s.rt.Retry
+	if retry == 0 {
+		retry = g.cfg.retry
+	}
+	var deadline time.Time
+	if g.cfg.maxLifetime > 0 {
+		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
+	}
+	res := relay.Serve(ctx, w, stream, relay.Config{
+		Mapper:         s.mapper,
+		NewMessage:     s.newMessage,
+		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
+		Retry:          retry,
+		Heartbeat:      g.cfg.heartbeat,
+		HeaderWait:     g.cfg.headerWait,
+		WriteTimeout:   g.cfg.writeTimeout,
+		Expiry:         principal.Expiry,
+		Deadline:       deadline,
+		Drain:          g.draining.Done(),
+		ReconnectRetry: func() time.Duration {
+			return retry + jitter(g.cfg.reconnectJitter)
+		},
+		Queue:  g.cfg.queue,
+		Clock:  g.cfg.clock,
+		Logger: g.cfg.logger,
+	})
+	if g.cfg.observer != nil {
+		info := StreamInfo{
+			Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject,
+			Result: res, Duration: g.cfg.clock.Since(start), Context: r.Context(),
+		}
+		if !res.Committed.IsZero() {
+			info.TimeToFirstByte = res.Committed.Sub(start)
+		}
+		g.cfg.observer.StreamEnded(info)
+	}
+}
+
+// open starts the upstream call. A failure to start becomes a stream that
+// fails with that error, so every path ends in the same place.
+func (s *streamRoute) open(ctx context.Context, req any) grpc.ClientStream {
+	stream, err := s.conn.NewStream(ctx, streamDesc, s.rt.FullMethod)
+	if err != nil {
+		return failedStream{err: err}
+	}
+	// An io.EOF from SendMsg means the stream already ended; RecvMsg then
+	// tells how, so only other errors are kept.
+	if err := stream.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
+		return failedStream{err: err}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return failedStream{err: err}
+	}
+	return stream
+}
+
+// failedStream is a stream that could not be started.
+type failedStream struct {
+	grpc.ClientStream
+	err error
+}
+
+func (f failedStream) Header() (metadata.MD, error) { return nil, nil }
+func (f failedStream) RecvMsg(any) error            { return f.err }
