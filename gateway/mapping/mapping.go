@@ -19,6 +19,35 @@ import (
 	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
 
+// Names of the events the gateway sends itself (package relay). No message
+// may take them: a oneof case or fixed name so named is refused by New, and
+// an event_name value that takes one is refused by Map.
+const (
+	// EventEnd closes a stream that ended cleanly.
+	EventEnd = "end"
+	// EventError closes a stream that failed for good.
+	EventError = "error"
+	// EventReconnect closes a stream the gateway ends itself (drain,
+	// lifetime, a cap, a transient failure before any event): its retry
+	// tells the client when to come back.
+	EventReconnect = "reconnect"
+	// EventReset tells a client that its resume point is no longer
+	// available and names the oldest id that is.
+	EventReset = "reset"
+)
+
+// Reserved reports whether name is one of the gateway's own event names.
+func Reserved(name string) bool {
+	switch name {
+	case EventEnd, EventError, EventReconnect, EventReset:
+		return true
+	}
+	return false
+}
+
+// ErrReservedName is returned for an event name that is the gateway's own.
+var ErrReservedName = errors.New("mapping: event name is reserved for the gateway")
+
 // Mapper maps messages of one type to events. It is safe for concurrent use.
 type Mapper struct {
 	desc      protoreflect.MessageDescriptor
@@ -49,6 +78,9 @@ func New(md protoreflect.MessageDescriptor) (*Mapper, error) {
 	}
 	mo, _ := proto.GetExtension(md.Options(), ssegatev1.E_Message).(*ssegatev1.MessageOptions)
 	m.fixedName = mo.GetEvent()
+	if Reserved(m.fixedName) {
+		return nil, fmt.Errorf("%w: %s: event %q", ErrReservedName, md.FullName(), m.fixedName)
+	}
 
 	var err error
 	if m.raw, err = rawField(md); err != nil {
@@ -95,6 +127,9 @@ func New(md protoreflect.MessageDescriptor) (*Mapper, error) {
 		cases := m.oneof.Fields()
 		for i := range cases.Len() {
 			fd := cases.Get(i)
+			if Reserved(string(fd.Name())) {
+				return nil, fmt.Errorf("%w: %s: oneof case %s", ErrReservedName, md.FullName(), fd.Name())
+			}
 			if fd.Message() == nil {
 				continue
 			}
@@ -158,7 +193,9 @@ func isIDKind(fd protoreflect.FieldDescriptor) bool {
 var ErrWrongType = errors.New("mapping: message of the wrong type")
 
 // Map fills ev from msg. It reuses ev.Data's storage; ev.Retry is left as
-// it is. An id or name with CR, LF or NUL is caught by the encoder.
+// it is. An event_name value that is Reserved is an error; an id or name
+// with CR, LF or NUL is caught by the encoder, and an id that a client
+// could not resume with by the relay (see resume.CheckID).
 func (m *Mapper) Map(msg proto.Message, ev *sse.Event) error {
 	pm := msg.ProtoReflect()
 	if pm.Descriptor() != m.desc {
@@ -168,14 +205,18 @@ func (m *Mapper) Map(msg proto.Message, ev *sse.Event) error {
 	if m.idField != nil && pm.Has(m.idField) {
 		ev.ID = formatID(m.idField, pm.Get(m.idField))
 	}
+	named := false
 	if m.nameField != nil {
 		if name := pm.Get(m.nameField).String(); name != "" {
-			ev.Name = name
+			if Reserved(name) {
+				return fmt.Errorf("%w: %q", ErrReservedName, name)
+			}
+			ev.Name, named = name, true
 		}
 	}
 	if m.oneof != nil {
 		if fd := pm.WhichOneof(m.oneof); fd != nil {
-			if m.nameField == nil || ev.Name == m.fixedName {
+			if !named {
 				ev.Name = string(fd.Name())
 			}
 			return m.caseData(fd, pm.Get(fd), ev)

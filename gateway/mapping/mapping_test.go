@@ -33,6 +33,8 @@ func messages(t *testing.T) protoreflect.FileDescriptor {
 		}
 		return f
 	}
+	fixedLog := &descriptorpb.MessageOptions{}
+	proto.SetExtension(fixedLog, ssegatev1.E_Message, &ssegatev1.MessageOptions{Event: "log"})
 	twoOneofs := &descriptorpb.MessageOptions{}
 	proto.SetExtension(twoOneofs, ssegatev1.E_Message, &ssegatev1.MessageOptions{EventOneof: "kind", Event: "fallback"})
 	const (
@@ -50,6 +52,12 @@ func messages(t *testing.T) protoreflect.FileDescriptor {
 				field("type", 2, str64, nil, &ssegatev1.FieldOptions{EventName: true}),
 				field("value", 3, i64, nil, nil),
 			}},
+			// A fixed name, an event_name field and a oneof, all at once.
+			{Name: str("NamedOneof"), Options: fixedLog, OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: str("kind")}},
+				Field: []*descriptorpb.FieldDescriptorProto{
+					field("type", 1, str64, nil, &ssegatev1.FieldOptions{EventName: true}),
+					field("progress", 2, i32, proto.Int32(0), nil),
+				}},
 			{Name: str("TwoOneofs"), Options: twoOneofs, OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: str("meta")}, {Name: str("kind")}},
 				Field: []*descriptorpb.FieldDescriptorProto{
 					field("tag", 1, str64, proto.Int32(0), nil),
@@ -71,6 +79,7 @@ func TestMap(t *testing.T) {
 	t.Parallel()
 	fd := messages(t)
 	named, two := fd.Messages().ByName("Named"), fd.Messages().ByName("TwoOneofs")
+	namedOneof := fd.Messages().ByName("NamedOneof")
 	set := func(md protoreflect.MessageDescriptor, kv map[string]protoreflect.Value) proto.Message {
 		m := dynamicpb.NewMessage(md)
 		for k, v := range kv {
@@ -96,6 +105,14 @@ func TestMap(t *testing.T) {
 			"", "note", `"a \"b\"\nc"`},
 		{"no case set: the fixed name and the message", set(two, map[string]protoreflect.Value{"tag": protoreflect.ValueOfString("x")}),
 			"", "fallback", `{"tag":"x"}`},
+		// A name set by the event_name field wins over the case name, even
+		// when it equals the fixed name.
+		{"event_name equal to the fixed name is kept", set(namedOneof, map[string]protoreflect.Value{
+			"type": protoreflect.ValueOfString("log"), "progress": protoreflect.ValueOfInt32(4)}), "", "log", `4`},
+		{"event_name set wins over the case", set(namedOneof, map[string]protoreflect.Value{
+			"type": protoreflect.ValueOfString("other"), "progress": protoreflect.ValueOfInt32(4)}), "", "other", `4`},
+		{"no event_name: the case names it", set(namedOneof, map[string]protoreflect.Value{
+			"progress": protoreflect.ValueOfInt32(4)}), "", "progress", `4`},
 		{"generated type: raw text case", &jobsv1.WatchJobResponse{Id: 9, Event: &jobsv1.WatchJobResponse_Log{Log: "a\nb"}},
 			"9", "log", "a\nb"},
 	}
@@ -115,6 +132,29 @@ func TestMap(t *testing.T) {
 				t.Fatalf("got id %q name %q data %s; want %q %q %s", ev.ID, ev.Name, data, tt.wantID, tt.wantName, tt.data)
 			}
 		})
+	}
+}
+
+// An event_name value that takes one of the gateway's own names is a
+// backend fault, refused by Map.
+func TestMapRefusesReservedNames(t *testing.T) {
+	t.Parallel()
+	named := messages(t).Messages().ByName("Named")
+	m, err := mapping.New(named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"end", "error", "reconnect", "reset"} {
+		msg := dynamicpb.NewMessage(named)
+		msg.Set(named.Fields().ByName("type"), protoreflect.ValueOfString(name))
+		if err := m.Map(msg, &sse.Event{}); !errors.Is(err, mapping.ErrReservedName) {
+			t.Errorf("event_name %q: error %v, want ErrReservedName", name, err)
+		}
+	}
+	msg := dynamicpb.NewMessage(named)
+	msg.Set(named.Fields().ByName("type"), protoreflect.ValueOfString("ended"))
+	if err := m.Map(msg, &sse.Event{}); err != nil {
+		t.Errorf("event_name %q: %v", "ended", err)
 	}
 }
 
@@ -141,6 +181,17 @@ func TestNewRefusesBadOptions(t *testing.T) {
 			Name: str("f"), JsonName: str("f"), Number: proto.Int32(1), Type: typ.Enum(),
 			Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(), Options: fo}}}
 	}
+	// The gateway's own event names, as a oneof case or a fixed name.
+	reservedCase := func(name, caseName string) *descriptorpb.DescriptorProto {
+		return &descriptorpb.DescriptorProto{Name: str(name), OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: str("kind")}},
+			Field: []*descriptorpb.FieldDescriptorProto{{Name: str(caseName), JsonName: str(caseName), Number: proto.Int32(1),
+				Type: descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
+				OneofIndex: proto.Int32(0)}}}
+	}
+	fixedReconnect := &descriptorpb.MessageOptions{}
+	proto.SetExtension(fixedReconnect, ssegatev1.E_Message, &ssegatev1.MessageOptions{Event: "reconnect"})
+	fixed := bad("FixedReconnect", descriptorpb.FieldDescriptorProto_TYPE_STRING, &ssegatev1.FieldOptions{})
+	fixed.Options = fixedReconnect
 	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
 		Name: str("bad_test.proto"), Package: str("badtest"), Syntax: str("proto3"),
 		Dependency: []string{"ssegate/v1/options.proto"},
@@ -148,6 +199,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 			bad("BoolID", descriptorpb.FieldDescriptorProto_TYPE_BOOL, &ssegatev1.FieldOptions{EventId: true}),
 			bad("IntName", descriptorpb.FieldDescriptorProto_TYPE_INT32, &ssegatev1.FieldOptions{EventName: true}),
 			bad("BytesRaw", descriptorpb.FieldDescriptorProto_TYPE_BYTES, &ssegatev1.FieldOptions{RawText: true}),
+			reservedCase("CaseEnd", "end"), reservedCase("CaseError", "error"),
+			reservedCase("CaseReconnect", "reconnect"), reservedCase("CaseReset", "reset"),
+			fixed,
 		},
 	}, protoregistry.GlobalFiles)
 	if err != nil {

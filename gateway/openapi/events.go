@@ -12,9 +12,9 @@ import (
 
 // Names of the events the gateway itself sends (package relay).
 const (
-	EventEnd       = "end"
-	EventError     = "error"
-	EventReconnect = "reconnect"
+	EventEnd       = mapping.EventEnd
+	EventError     = mapping.EventError
+	EventReconnect = mapping.EventReconnect
 )
 
 // streamDescription explains how an SSE route answers.
@@ -171,8 +171,8 @@ func gatewayEvents() []*Schema {
 			Description: "A permanent error after the stream started; this is its last event. Its code is " +
 				"UNAUTHENTICATED when the session expires during the stream. EventSource dispatches it to `error` " +
 				"listeners as a MessageEvent with data, beside its own connection errors, which have no data. " +
-				"Close the EventSource. (A transient failure sends no event: the stream just closes, and " +
-				"EventSource reconnects and resumes.)",
+				"Close the EventSource. (A transient failure after the first event sends no event: the stream " +
+				"just closes, and EventSource reconnects and resumes.)",
 			Properties: Properties{
 				{Name: "event", Schema: &Schema{Const: EventError}},
 				{Name: "data", Schema: &Schema{Type: "string", ContentMediaType: "application/json", ContentSchema: &Schema{Ref: componentRef(ErrorSchema)}}},
@@ -180,9 +180,10 @@ func gatewayEvents() []*Schema {
 		},
 		{
 			Title: EventReconnect, Type: "object", Required: []string{"event", "retry", "data"},
-			Description: "The gateway is shutting down, or the stream reached its maximum lifetime; this is its last " +
-				"event. EventSource reconnects after `retry` milliseconds and resumes with Last-Event-ID, perhaps " +
-				"on another instance; other clients should do the same.",
+			Description: "The gateway is shutting down, the stream reached its maximum lifetime, the backend " +
+				"failed for a moment before the first event, or a stream cap is full (then the only event, with a " +
+				"long retry); this is its last event. EventSource reconnects after `retry` milliseconds and resumes " +
+				"with Last-Event-ID, perhaps on another instance; other clients should do the same.",
 			Properties: Properties{
 				{Name: "event", Schema: &Schema{Const: EventReconnect}},
 				{Name: "retry", Schema: &Schema{Type: "integer", Minimum: ptr[int64](0)}},

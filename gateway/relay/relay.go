@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway/httperr"
 	"github.com/ssegate/ssegate/gateway/mapping"
+	"github.com/ssegate/ssegate/gateway/resume"
 	"github.com/ssegate/ssegate/gateway/sse"
 )
 
@@ -32,6 +34,9 @@ const (
 	DefaultHeartbeat  = 15 * time.Second
 	DefaultHeaderWait = 300 * time.Millisecond
 	DefaultQueue      = 64
+	// DefaultQueueBytes bounds the bytes of queued messages; one message
+	// larger than that is still taken when the queue is empty.
+	DefaultQueueBytes = 1 << 20
 	// flushSize bounds how many bytes of queued events go out in one write.
 	flushSize = 32 << 10
 )
@@ -66,6 +71,11 @@ type Config struct {
 	Expiry time.Time
 	// Queue bounds the messages received but not yet written.
 	Queue int
+	// QueueBytes bounds the same messages by their encoded size.
+	QueueBytes int
+	// OnWrite, when not nil, is told what each write to the client carried,
+	// as it happens, so counters move while a stream runs.
+	OnWrite func(Progress)
 	// Deadline ends the stream at an event boundary with a reconnect event
 	// (the maximum stream lifetime); the zero time means never.
 	Deadline time.Time
@@ -79,6 +89,11 @@ type Config struct {
 	Clock clockwork.Clock
 	// Logger receives backend faults; nil discards.
 	Logger *slog.Logger
+}
+
+// Progress is what one write to the client carried.
+type Progress struct {
+	Events, Bytes, Heartbeats int
 }
 
 // Outcome tells how a stream ended.
@@ -133,6 +148,20 @@ type Result struct {
 	WriteErr error
 }
 
+// Classify tells how a stream that ended with err (io.EOF for a clean end)
+// ended, as seen from the backend: Ended, Interrupted (a transient failure
+// or a cancellation, which the client resumes from) or Failed.
+func Classify(err error) (Outcome, codes.Code) {
+	if errors.Is(err, io.EOF) {
+		return Ended, codes.OK
+	}
+	code := status.Code(err)
+	if Transient(code) || code == codes.Canceled {
+		return Interrupted, code
+	}
+	return Failed, code
+}
+
 // Transient reports whether a stream that failed with code should be
 // resumed by the client rather than ended for good.
 func Transient(code codes.Code) bool {
@@ -144,8 +173,9 @@ func Transient(code codes.Code) bool {
 }
 
 type received struct {
-	msg proto.Message
-	err error
+	msg  proto.Message
+	err  error
+	size int // the message's encoded size, counted against QueueBytes
 }
 
 type pump struct {
@@ -158,6 +188,8 @@ type pump struct {
 	ev     sse.Event
 	first  bool
 	logger *slog.Logger
+	// reported is what OnWrite has been told of so far.
+	reported Progress
 }
 
 // Serve relays stream to w until the stream ends, the client leaves or the
@@ -172,6 +204,9 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
@@ -244,16 +279,17 @@ func (p *pump) awaitHeader(ctx context.Context, stream Stream) (metadata.MD, err
 // open-then-closed stream so that EventSource reconnects instead of giving
 // up, as it would on a non-200 status.
 func (p *pump) refuse(err error) bool {
-	if errors.Is(err, io.EOF) {
-		p.res.Outcome, p.res.Code = NoContent, codes.OK
+	outcome, code := Classify(err)
+	p.res.Code = code
+	switch outcome {
+	case Ended:
+		p.res.Outcome = NoContent
 		p.w.WriteHeader(http.StatusNoContent)
 		return true
-	}
-	st := status.Convert(err)
-	p.res.Code = st.Code()
-	if Transient(st.Code()) || st.Code() == codes.Canceled {
+	case Interrupted:
 		return false
 	}
+	st := status.Convert(err)
 	p.res.Outcome = Refused
 	p.logFault(st)
 	httperr.Write(p.w, st.Code(), httperr.Message(st))
@@ -276,12 +312,13 @@ func (p *pump) commit() bool {
 }
 
 func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Result {
-	msgs := make(chan received, p.cfg.Queue)
+	q := newQueue(p.cfg.Queue, p.cfg.QueueBytes)
+	msgs := q.ch
 	if pending != nil {
 		msgs <- *pending
 	}
 	if pending == nil || pending.err == nil {
-		go receive(ctx, stream, p.cfg.NewMessage, msgs)
+		go q.receive(ctx, stream, p.cfg.NewMessage)
 	}
 
 	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
@@ -298,10 +335,10 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 			return p.res
 		case <-heartbeat.Chan():
 			p.buf = sse.AppendComment(p.buf[:0], "")
+			p.res.Heartbeats++
 			if !p.write() {
 				return p.res
 			}
-			p.res.Heartbeats++
 			heartbeat.Reset(p.cfg.Heartbeat)
 		case <-lifetime:
 			p.reconnect()
@@ -315,7 +352,7 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 			p.write()
 			return p.res
 		case r := <-msgs:
-			done := p.batch(r, msgs)
+			done := p.batch(q, r)
 			if !p.write() || done {
 				return p.res
 			}
@@ -340,24 +377,54 @@ func (p *pump) timerAt(t time.Time) (<-chan time.Time, func()) {
 // empty message by some clients; EventSource ignores event names it has
 // no listener for.
 func (p *pump) reconnect() {
-	retry := p.cfg.Retry
-	if p.cfg.ReconnectRetry != nil {
-		retry = p.cfg.ReconnectRetry()
-	}
-	p.ev = sse.Event{Name: "reconnect", Retry: retry, Data: append(p.ev.Data[:0], "{}"...)}
-	p.buf, _ = sse.AppendEvent(p.buf[:0], &p.ev)
+	p.buf = p.appendReconnect(p.buf[:0])
 	p.res.Outcome, p.res.Code = Reconnect, codes.Unavailable
 	p.write()
 }
 
+func (p *pump) appendReconnect(buf []byte) []byte {
+	retry := p.cfg.Retry
+	if p.cfg.ReconnectRetry != nil {
+		retry = p.cfg.ReconnectRetry()
+	}
+	buf, _ = sse.AppendEvent(buf, &sse.Event{Name: mapping.EventReconnect, Retry: retry, Data: []byte("{}")})
+	return buf
+}
+
+// queue carries received messages from the receive goroutine to the
+// writer, bounded both in messages (the channel) and in bytes.
+type queue struct {
+	ch    chan received
+	limit int64
+	bytes atomic.Int64 // encoded size of the messages in ch
+	space chan struct{}
+}
+
+func newQueue(n, bytes int) *queue {
+	return &queue{ch: make(chan received, n), limit: int64(bytes), space: make(chan struct{}, 1)}
+}
+
 // receive reads messages until the stream ends; it stops early when ctx is
-// done, so it never outlives the request.
-func receive(ctx context.Context, stream Stream, newMsg func() proto.Message, out chan<- received) {
+// done, so it never outlives the request. It waits while the queued bytes
+// would pass the limit, but always lets a message into an empty queue.
+func (q *queue) receive(ctx context.Context, stream Stream, newMsg func() proto.Message) {
 	for {
 		msg := newMsg()
 		err := stream.RecvMsg(msg)
+		size := 0
+		if err == nil {
+			size = proto.Size(msg)
+			for n := q.bytes.Load(); n > 0 && n+int64(size) > q.limit; n = q.bytes.Load() {
+				select {
+				case <-q.space:
+				case <-ctx.Done():
+					return
+				}
+			}
+			q.bytes.Add(int64(size))
+		}
 		select {
-		case out <- received{msg: msg, err: err}:
+		case q.ch <- received{msg: msg, err: err, size: size}:
 		case <-ctx.Done():
 			return
 		}
@@ -367,11 +434,24 @@ func receive(ctx context.Context, stream Stream, newMsg func() proto.Message, ou
 	}
 }
 
+// taken tells the receiver that r left the queue.
+func (q *queue) taken(r received) {
+	if r.size == 0 {
+		return
+	}
+	q.bytes.Add(-int64(r.size))
+	select {
+	case q.space <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
 // batch encodes r and whatever else is already queued, up to flushSize,
 // into p.buf. It reports whether the stream has ended.
-func (p *pump) batch(r received, msgs <-chan received) bool {
+func (p *pump) batch(q *queue, r received) bool {
 	p.buf = p.buf[:0]
 	for {
+		q.taken(r)
 		if r.err != nil {
 			p.finish(r.err)
 			return true
@@ -379,14 +459,16 @@ func (p *pump) batch(r received, msgs <-chan received) bool {
 		if !p.appendEvent(r.msg) {
 			return true
 		}
-		if p.cfg.ReleaseMessage != nil {
-			p.cfg.ReleaseMessage(r.msg) // the event holds no reference to it
+		// The event holds no reference to the message. One that grew
+		// beyond what is worth keeping is left to the collector.
+		if p.cfg.ReleaseMessage != nil && r.size <= sse.MaxRetainedBuffer {
+			p.cfg.ReleaseMessage(r.msg)
 		}
 		if len(p.buf) >= flushSize {
 			return false
 		}
 		select {
-		case r = <-msgs:
+		case r = <-q.ch:
 		default:
 			return false
 		}
@@ -395,7 +477,14 @@ func (p *pump) batch(r received, msgs <-chan received) bool {
 
 func (p *pump) appendEvent(msg proto.Message) bool {
 	ev := &p.ev
-	if err := p.cfg.Mapper.Map(msg, ev); err != nil {
+	err := p.cfg.Mapper.Map(msg, ev)
+	if err == nil {
+		// An id the client could not send back would stop it for good at
+		// its next reconnect.
+		err = resume.CheckID(ev.ID)
+	}
+	if err != nil {
+		ev.Data = sse.Recycle(ev.Data)
 		return p.badEvent(err)
 	}
 	ev.Retry = 0
@@ -403,6 +492,7 @@ func (p *pump) appendEvent(msg proto.Message) bool {
 		ev.Retry = p.cfg.Retry
 	}
 	buf, err := sse.AppendEvent(p.buf, ev)
+	ev.Data = sse.Recycle(ev.Data)
 	if err != nil {
 		return p.badEvent(err)
 	}
@@ -423,26 +513,27 @@ func (p *pump) badEvent(err error) bool {
 // finish appends the end of a stream: an end event for a clean end, an
 // error event for a permanent error, nothing for a transient failure.
 func (p *pump) finish(err error) {
-	if errors.Is(err, io.EOF) {
-		p.ev = sse.Event{Name: "end", Data: append(p.ev.Data[:0], "{}"...)}
-		p.buf, _ = sse.AppendEvent(p.buf, &p.ev)
-		p.res.Outcome, p.res.Code = Ended, codes.OK
+	p.res.Outcome, p.res.Code = Classify(err)
+	switch p.res.Outcome {
+	case Ended:
+		p.buf, _ = sse.AppendEvent(p.buf, &sse.Event{Name: mapping.EventEnd, Data: []byte("{}")})
+		return
+	case Interrupted:
+		if p.first {
+			// No event has carried a retry yet: without one, every client
+			// would come back at its default delay, all at once.
+			p.buf = p.appendReconnect(p.buf)
+		}
 		return
 	}
 	st := status.Convert(err)
-	p.res.Code = st.Code()
-	if Transient(st.Code()) || st.Code() == codes.Canceled {
-		p.res.Outcome = Interrupted
-		return
-	}
 	p.logFault(st)
 	p.buf = p.appendError(p.buf, st.Code(), httperr.Message(st))
-	p.res.Outcome = Failed
 }
 
 func (p *pump) appendError(buf []byte, code codes.Code, message string) []byte {
 	data, _ := json.Marshal(httperr.Body{Code: httperr.CodeName(code), Message: message})
-	buf, _ = sse.AppendEvent(buf, &sse.Event{Name: "error", Data: data})
+	buf, _ = sse.AppendEvent(buf, &sse.Event{Name: mapping.EventError, Data: data})
 	return buf
 }
 
@@ -465,9 +556,11 @@ func (p *pump) write() bool {
 	}
 	n, err := p.w.Write(p.buf)
 	p.res.Bytes += n
+	p.buf = sse.Recycle(p.buf)
 	if err == nil {
 		err = p.rc.Flush()
 	}
+	p.report()
 	if p.cfg.WriteTimeout > 0 && err == nil {
 		// Clear it: HTTP/2 resets a stream whose deadline passes even while
 		// no write is pending, which would cut a healthy idle stream.
@@ -478,6 +571,20 @@ func (p *pump) write() bool {
 		return false
 	}
 	return true
+}
+
+// report tells OnWrite what the stream sent since it was last told.
+func (p *pump) report() {
+	if p.cfg.OnWrite == nil {
+		return
+	}
+	now := Progress{Events: p.res.Events, Bytes: p.res.Bytes, Heartbeats: p.res.Heartbeats}
+	p.cfg.OnWrite(Progress{
+		Events:     now.Events - p.reported.Events,
+		Bytes:      now.Bytes - p.reported.Bytes,
+		Heartbeats: now.Heartbeats - p.reported.Heartbeats,
+	})
+	p.reported = now
 }
 
 // SendReconnect answers a stream that the gateway will not serve now (it is

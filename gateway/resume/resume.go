@@ -32,22 +32,33 @@ var (
 
 // FromRequest returns the request's Last-Event-ID: the header if present,
 // else the query parameter. An empty value counts as absent, as EventSource
-// sends none until it has seen an id. Only printable ASCII is accepted,
-// since the id may travel as gRPC metadata.
+// sends none until it has seen an id. The id must pass CheckID.
 func FromRequest(r *http.Request) (string, error) {
 	id := r.Header.Get(Header)
 	if id == "" {
 		id = r.URL.Query().Get(Param)
 	}
+	if err := CheckID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// CheckID is the one rule for event ids, in both directions: an id the
+// gateway sends must be one the client can send back. At most MaxLength
+// bytes of printable ASCII, since the id may travel as gRPC metadata.
+// The relay refuses to send an event whose id breaks it (a backend fault),
+// so that no client is ever told to resume from an id it would be refused.
+func CheckID(id string) error {
 	if len(id) > MaxLength {
-		return "", ErrTooLong
+		return ErrTooLong
 	}
 	for i := range len(id) {
 		if c := id[i]; c < 0x20 || c > 0x7e {
-			return "", ErrMalformed
+			return ErrMalformed
 		}
 	}
-	return id, nil
+	return nil
 }
 
 // Apply parses id as the type of field fd and sets it in msg.

@@ -2,9 +2,19 @@ package sse
 
 import "io"
 
-// maxRetainedBuffer bounds the buffer an Encoder keeps between writes, so one
-// huge event does not pin its memory for the rest of a long stream.
-const maxRetainedBuffer = 64 << 10
+// MaxRetainedBuffer bounds the buffer kept between writes, by an Encoder and
+// by any writer that reuses one (see Recycle), so that one huge event does
+// not pin its memory for the rest of a long stream.
+const MaxRetainedBuffer = 64 << 10
+
+// Recycle returns buf emptied for reuse, or nil when it has grown beyond
+// MaxRetainedBuffer: the next append then starts small again.
+func Recycle(buf []byte) []byte {
+	if cap(buf) > MaxRetainedBuffer {
+		return nil
+	}
+	return buf[:0]
+}
 
 // Encoder writes events and comments to an io.Writer. Each event or comment
 // is encoded in full into an internal buffer, which is reused, and handed to
@@ -42,10 +52,6 @@ func (e *Encoder) Comment(text string) error {
 
 func (e *Encoder) write(buf []byte) error {
 	_, err := e.w.Write(buf)
-	if cap(buf) <= maxRetainedBuffer {
-		e.buf = buf[:0]
-	} else {
-		e.buf = nil
-	}
+	e.buf = Recycle(buf)
 	return err
 }
