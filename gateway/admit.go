@@ -14,43 +14,46 @@ import (
 
 // admit applies the drain and the caps to a new stream. On success it
 // returns the function that releases the stream's places.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject string, sse bool) (func(), bool) {
+//
+// A refused SSE client gets a 200 with a reconnect event rather than a
+// status, which would make EventSource give up for good: after a drain it
+// comes back after the route's retry (to another instance, or this one
+// restarted); over a cap, after a long jittered delay, so that waiting
+// clients neither stop nor stampede. Other clients get 503 or 429 with
+// Retry-After.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route string, retry time.Duration, subject string, sse bool) (func(), bool) {
 	reject := func(reason string, status int, code codes.Code, msg string) (func(), bool) {
-		if g.cfg.observer != nil {
-			g.cfg.observer.StreamRejected(route, reason)
+		g.cfg.observer.StreamRejected(route, reason)
+		switch {
+		case !sse:
+			httperr.WriteRetry(w, status, code, msg, retry+jitter(g.cfg.reconnectJitter))
+		case reason == RejectDraining:
+			relay.SendReconnect(w, retry+jitter(g.cfg.reconnectJitter))
+		default:
+			relay.SendReconnect(w, g.cfg.busyRetry+jitter(g.cfg.busyRetry))
 		}
-		httperr.WriteRetry(w, status, code, msg, g.cfg.retry+jitter(g.cfg.reconnectJitter))
 		return nil, false
 	}
 	if g.draining.Err() != nil {
-		if sse {
-			if g.cfg.observer != nil {
-				g.cfg.observer.StreamRejected(route, "draining")
-			}
-			relay.SendReconnect(w, g.cfg.retry+jitter(g.cfg.reconnectJitter))
-			return nil, false
-		}
-		return reject("draining", http.StatusServiceUnavailable, codes.Unavailable, "server is restarting, try again")
+		return reject(RejectDraining, http.StatusServiceUnavailable, codes.Unavailable, "server is restarting, try again")
 	}
 	if n := g.open.Add(1); g.cfg.maxStreams > 0 && n > int64(g.cfg.maxStreams) {
 		g.open.Add(-1)
-		return reject("global_cap", http.StatusServiceUnavailable, codes.Unavailable, "server is busy, try again")
+		return reject(RejectGlobalCap, http.StatusServiceUnavailable, codes.Unavailable, "server is busy, try again")
 	}
 	ip := g.cfg.clientIP(r)
 	if g.cfg.perClientIP > 0 && !g.perClientIP.acquire(ip, g.cfg.perClientIP) {
 		g.open.Add(-1)
-		return reject("client_ip_cap", http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams from this address")
+		return reject(RejectClientIPCap, http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams from this address")
 	}
 	if subject != "" && g.cfg.perPrincipal > 0 && !g.perPrincipal.acquire(subject, g.cfg.perPrincipal) {
 		g.open.Add(-1)
 		if g.cfg.perClientIP > 0 {
 			g.perClientIP.release(ip)
 		}
-		return reject("principal_cap", http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams")
+		return reject(RejectPrincipalCap, http.StatusTooManyRequests, codes.ResourceExhausted, "too many open streams")
 	}
-	if g.cfg.observer != nil {
-		g.cfg.observer.StreamStarted(route)
-	}
+	g.cfg.observer.StreamStarted(route)
 	return func() {
 		g.open.Add(-1)
 		if g.cfg.perClientIP > 0 {
@@ -61,6 +64,19 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, route, subject s
 		}
 	}, true
 }
+
+// Reasons a stream is refused before any upstream call, as told to
+// Observer.StreamRejected.
+const (
+	RejectDraining     = "draining"
+	RejectGlobalCap    = "global_cap"
+	RejectClientIPCap  = "client_ip_cap"
+	RejectPrincipalCap = "principal_cap"
+)
+
+// RejectReasons lists every reason, for observers that create their
+// series up front.
+var RejectReasons = []string{RejectDraining, RejectGlobalCap, RejectClientIPCap, RejectPrincipalCap}
 
 // jitter returns a random duration in [0, max).
 func jitter(max time.Duration) time.Duration {

@@ -37,7 +37,7 @@ func idle(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
 func TestPerPrincipalStreamCap(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: idle}
-	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "t"}),
+	srv, gw := startGatewayGW(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "t"}),
 		gateway.WithMaxStreamsPerPrincipal(2))
 	url := srv.URL + "/v1/jobs/j1/events"
 	ctx1, cancel1 := context.WithCancel(t.Context())
@@ -46,7 +46,13 @@ func TestPerPrincipalStreamCap(t *testing.T) {
 	_, u2 := stream(t, t.Context(), url, nil)
 	u2.mustNext(t)
 
-	resp, _ := stream(t, t.Context(), url, nil)
+	// Over the cap, an SSE client is told to come back later; others get 429.
+	if resp, u := stream(t, t.Context(), url, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("third SSE stream: status %d", resp.StatusCode)
+	} else if got := u.rest(t); len(got) != 2 || !strings.HasPrefix(got[1], "event: reconnect\n") {
+		t.Fatalf("third SSE stream: %q", got)
+	}
+	resp, _ := stream(t, t.Context(), url, http.Header{"Accept": {"application/json"}})
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("third stream: status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -60,16 +66,19 @@ func TestPerPrincipalStreamCap(t *testing.T) {
 
 	cancel1() // closing one stream frees a place
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, u := stream(t, t.Context(), url, nil)
-		if resp.StatusCode == http.StatusOK {
-			u.mustNext(t)
-			break
-		}
+	for gw.OpenStreams() != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("still %d after a stream closed", resp.StatusCode)
+			t.Fatalf("%d streams open after one closed", gw.OpenStreams())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, u3 := stream(t, t.Context(), url, nil)
+	u3.mustNext(t)
+	for b.callCount() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend saw %d streams, want 3 once a place was free", b.callCount())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -151,5 +160,36 @@ func TestUpstreamMetadata(t *testing.T) {
 	}
 	if got := md.Get("trace"); len(got) != 1 || got[0] != "kept" {
 		t.Errorf("ordinary Grpc-Metadata header not forwarded: %q", got)
+	}
+}
+
+// The gateway drops the browser's credentials on its own copy of the
+// request: the caller's request, which a logging or tracing layer around
+// the gateway may still read, keeps its headers.
+func TestCallerRequestUnchanged(t *testing.T) {
+	t.Parallel()
+	b := &backend{watch: func(*jobsv1.WatchJobRequest, jobsv1.JobService_WatchJobServer) error { return nil }}
+	after := make(chan http.Header, 1)
+	keep := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			after <- r.Header.Clone()
+		})
+	}
+	srv := startGateway(t, startBackend(t, b), func(next http.Handler) http.Handler {
+		return keep(signedIn(auth.Principal{Subject: "demo", Token: "tok"})(next))
+	})
+	h := http.Header{"Cookie": {"ssegate_session=secret"}, "Authorization": {"Bearer x"}}
+	if resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", h); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := <-after
+	if got.Get("Cookie") != "ssegate_session=secret" || got.Get("Authorization") != "Bearer x" {
+		t.Fatalf("caller's request headers after ServeHTTP: %v", got)
+	}
+	for k := range b.lastMetadata() {
+		if k == "cookie" || k == "authorization" {
+			t.Fatalf("%s reached the backend", k)
+		}
 	}
 }

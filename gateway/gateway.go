@@ -33,7 +33,7 @@ import (
 // service, such as jobsv1.RegisterJobServiceHandler.
 type RESTHandler func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
 
-// StreamInfo describes one finished SSE stream.
+// StreamInfo describes one finished stream, SSE or NDJSON.
 type StreamInfo struct {
 	// Route is the matched path template, e.g. "/v1/jobs/{id}/events".
 	Route string
@@ -47,6 +47,8 @@ type StreamInfo struct {
 	TimeToFirstByte time.Duration
 	// Context is the request's context, for logging with its values.
 	Context context.Context
+	// NDJSON is true for a stream served as grpc-gateway's NDJSON.
+	NDJSON bool
 }
 
 // Gateway is an http.Handler for the REST and SSE routes of the registered
@@ -129,12 +131,17 @@ func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescripto
 		if err != nil {
 			return err
 		}
+		retry := rt.Retry
+		if retry == 0 {
+			retry = g.cfg.retry
+		}
 		for _, tmpl := range rt.Templates {
-			s := &streamRoute{g: g, rt: rt, mapper: mapper, conn: conn, template: tmpl}
+			s := &streamRoute{g: g, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry}
 			// Registered after the generated handlers, so this one wins.
 			if err := g.mux.HandlePath(http.MethodGet, tmpl, s.serve); err != nil {
 				return fmt.Errorf("gateway: %s: %w", rt.FullMethod, err)
 			}
+			g.cfg.observer.RouteAdded(tmpl)
 		}
 	}
 	return nil
@@ -145,8 +152,7 @@ func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescripto
 // gateway (see package auth), and grpc-gateway would otherwise pass an
 // Authorization header on to backends whatever its header matcher says.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Header.Del("Authorization")
-	r.Header.Del("Cookie")
+	r = withoutCredentials(r)
 	if r.Method == http.MethodGet && r.ContentLength != 0 {
 		var cancel context.CancelFunc
 		r, cancel = watchUnwantedBody(w, r)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -24,4 +25,20 @@ func incomingHeader(key string) (string, bool) {
 		return "", false
 	}
 	return md, true
+}
+
+// withoutCredentials returns r without the browser's credentials: r itself
+// when it has none, else a shallow copy with its own headers, so that the
+// caller's request is left as it was.
+func withoutCredentials(r *http.Request) *http.Request {
+	_, auth := r.Header["Authorization"]
+	_, cookie := r.Header["Cookie"]
+	if !auth && !cookie {
+		return r
+	}
+	r = r.WithContext(r.Context())
+	r.Header = r.Header.Clone()
+	r.Header.Del("Authorization")
+	r.Header.Del("Cookie")
+	return r
 }

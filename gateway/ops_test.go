@@ -42,7 +42,9 @@ func TestDrainEndsStreamsWithJitteredRetry(t *testing.T) {
 		<-s.Context().Done()
 		return nil
 	}}
-	srv, gw := startGatewayGW(t, startBackend(t, b), nil, gateway.WithReconnectJitter(5*time.Second))
+	// The gateway's own retry (10 s) is far from the route's (2 s), so the
+	// retries below tell which one was used.
+	srv, gw := startGatewayGW(t, startBackend(t, b), nil, gateway.WithReconnectJitter(5*time.Second), gateway.WithRetry(10*time.Second))
 	var streams []*units
 	for range 3 {
 		_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
@@ -71,14 +73,14 @@ func TestDrainEndsStreamsWithJitteredRetry(t *testing.T) {
 	if !gw.Draining() || gw.OpenStreams() != 0 {
 		t.Fatalf("draining %v, open %d", gw.Draining(), gw.OpenStreams())
 	}
-	// A new stream is told to come back later, with a status EventSource
-	// does not give up on.
+	// A new stream is told to come back later, after its route's retry,
+	// with a status EventSource does not give up on.
 	calls := b.callCount()
 	resp, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
 	if got := u.rest(t); resp.StatusCode != http.StatusOK || len(got) != 2 || got[0] != ": ok\n" {
 		t.Fatalf("new stream while draining: %d %q", resp.StatusCode, got)
-	} else if r := retryOf(t, got[1]); r < 3*time.Second || r >= 8*time.Second {
-		t.Fatalf("retry %v outside [3s, 8s)", r)
+	} else if r := retryOf(t, got[1]); r < 2*time.Second || r >= 7*time.Second {
+		t.Fatalf("retry %v outside [2s, 7s): not the route's", r)
 	}
 	if b.callCount() != calls {
 		t.Fatal("a stream admitted while draining reached the backend")
@@ -126,17 +128,24 @@ func TestMaxLifetimeEndsAtEventBoundary(t *testing.T) {
 	}
 }
 
+// A stream over a cap never reaches the backend. An SSE client is told to
+// come back after a long jittered retry (a status would stop EventSource
+// for good); other clients get the status with Retry-After.
 func TestStreamCaps(t *testing.T) {
 	t.Parallel()
+	const busy = 30 * time.Second
 	tests := []struct {
 		name       string
 		opts       []gateway.Option
 		otherIP    bool // the second stream comes from another client address
+		ndjson     bool
 		wantStatus int
 		wantCode   string
 	}{
-		{name: "global cap", opts: []gateway.Option{gateway.WithMaxStreams(1)}, wantStatus: 503, wantCode: "UNAVAILABLE"},
-		{name: "per-IP cap", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, wantStatus: 429, wantCode: "RESOURCE_EXHAUSTED"},
+		{name: "global cap", opts: []gateway.Option{gateway.WithMaxStreams(1)}, wantStatus: 200},
+		{name: "global cap, NDJSON", opts: []gateway.Option{gateway.WithMaxStreams(1)}, ndjson: true, wantStatus: 503, wantCode: "UNAVAILABLE"},
+		{name: "per-IP cap", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, wantStatus: 200},
+		{name: "per-IP cap, NDJSON", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, ndjson: true, wantStatus: 429, wantCode: "RESOURCE_EXHAUSTED"},
 		{name: "per-IP cap, other address", opts: []gateway.Option{gateway.WithMaxStreamsPerClientIP(1)}, otherIP: true, wantStatus: 200},
 	}
 	for _, tt := range tests {
@@ -146,24 +155,41 @@ func TestStreamCaps(t *testing.T) {
 			// Tests cannot dial from two addresses, so the client address
 			// comes from a test header here.
 			byHeader := gateway.WithClientIP(func(r *http.Request) string { return r.Header.Get("X-Test-Client") })
-			srv := startGateway(t, startBackend(t, b), nil, append(tt.opts, byHeader)...)
+			srv := startGateway(t, startBackend(t, b), nil, append(tt.opts, byHeader, gateway.WithBusyRetry(busy))...)
 			_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", http.Header{"X-Test-Client": {"a"}})
 			u.mustNext(t)
 			client := "a"
 			if tt.otherIP {
 				client = "b"
 			}
-			resp, u2 := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", http.Header{"X-Test-Client": {client}})
+			header := http.Header{"X-Test-Client": {client}}
+			if tt.ndjson {
+				header.Set("Accept", "application/json")
+			}
+			resp, u2 := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", header)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("second stream: %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
-			if tt.wantStatus == 200 {
+			switch {
+			case tt.otherIP:
 				u2.mustNext(t)
+				if b.callCount() != 2 {
+					t.Fatalf("backend saw %d streams, want 2", b.callCount())
+				}
 				return
-			}
-			var body struct{ Code, Message string }
-			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Code != tt.wantCode || resp.Header.Get("Retry-After") == "" {
-				t.Fatalf("body %+v (%v), Retry-After %q", body, err, resp.Header.Get("Retry-After"))
+			case tt.ndjson:
+				var body struct{ Code, Message string }
+				if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Code != tt.wantCode || resp.Header.Get("Retry-After") == "" {
+					t.Fatalf("body %+v (%v), Retry-After %q", body, err, resp.Header.Get("Retry-After"))
+				}
+			default:
+				got := u2.rest(t)
+				if len(got) != 2 || got[0] != ": ok\n" {
+					t.Fatalf("refused SSE stream: %q", got)
+				}
+				if r := retryOf(t, got[1]); r < busy || r >= 2*busy {
+					t.Fatalf("retry %v outside [%v, %v)", r, busy, 2*busy)
+				}
 			}
 			if b.callCount() != 1 {
 				t.Fatalf("backend saw %d streams, want 1", b.callCount())

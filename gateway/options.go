@@ -9,6 +9,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/ssegate/ssegate/gateway/relay"
 )
 
 // Option configures a Gateway.
@@ -20,6 +22,8 @@ type config struct {
 	headerWait   time.Duration
 	writeTimeout time.Duration
 	queue        int
+	queueBytes   int
+	busyRetry    time.Duration
 	perPrincipal int
 	clock        clockwork.Clock
 	logger       *slog.Logger
@@ -41,7 +45,10 @@ func defaultConfig() config {
 		retry:        3 * time.Second,
 		headerWait:   300 * time.Millisecond,
 		writeTimeout: 10 * time.Second,
-		queue:        64,
+		queue:        relay.DefaultQueue,
+		queueBytes:   relay.DefaultQueueBytes,
+		busyRetry:    10 * time.Second,
+		observer:     nopObserver{},
 		clock:        clockwork.NewRealClock(),
 		logger:       slog.New(slog.DiscardHandler),
 
@@ -114,6 +121,33 @@ func WithQueue(n int) Option {
 	}
 }
 
+// WithQueueBytes bounds the same messages by their encoded size, so a
+// stream's memory is bounded in bytes whatever its messages weigh; one
+// message larger than n is still taken when the queue is empty. Default
+// 1 MiB.
+func WithQueueBytes(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("gateway: queue bytes must be positive")
+		}
+		c.queueBytes = n
+		return nil
+	}
+}
+
+// WithBusyRetry sets the reconnection delay sent to an SSE client refused
+// by a stream cap; a random part of up to d again is added, so that clients
+// waiting for a place come back spread out. Default 10 s.
+func WithBusyRetry(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errNonPositive
+		}
+		c.busyRetry = d
+		return nil
+	}
+}
+
 // WithMaxStreamsPerPrincipal caps the concurrent streams of one signed-in
 // user; over it a new stream gets 429. Zero, the default, means no cap.
 func WithMaxStreamsPerPrincipal(n int) Option {
@@ -167,27 +201,44 @@ func WithOpenAPI(doc []byte) Option {
 	}
 }
 
-// Observer is told about every SSE stream, for metrics and logs. Its
-// methods are called from the streams' goroutines, concurrently.
+// Observer is told about every stream route and stream, SSE and NDJSON,
+// for metrics and logs. Its methods are called from the streams'
+// goroutines, concurrently.
 type Observer interface {
+	// RouteAdded is called once per stream route when it is registered,
+	// before any stream, so that its series exist from the start.
+	RouteAdded(route string)
 	// StreamStarted is called when a stream was admitted, before the
 	// upstream call.
 	StreamStarted(route string)
+	// StreamProgress is called after each write to a stream's client with
+	// what it carried, so counters move while streams run.
+	StreamProgress(route string, p relay.Progress)
 	// StreamEnded is called once per admitted stream when it has ended.
 	StreamEnded(info StreamInfo)
 	// StreamRejected is called for a stream refused before any upstream
-	// call because of a cap or a drain; reason is "global_cap",
-	// "client_ip_cap", "principal_cap" or "draining".
+	// call because of a cap or a drain; reason is one of RejectReasons.
 	StreamRejected(route, reason string)
 }
 
 // WithObserver sets the stream observer.
 func WithObserver(o Observer) Option {
 	return func(c *config) error {
+		if o == nil {
+			return errors.New("gateway: nil observer")
+		}
 		c.observer = o
 		return nil
 	}
 }
+
+type nopObserver struct{}
+
+func (nopObserver) RouteAdded(string)                     {}
+func (nopObserver) StreamStarted(string)                  {}
+func (nopObserver) StreamProgress(string, relay.Progress) {}
+func (nopObserver) StreamEnded(StreamInfo)                {}
+func (nopObserver) StreamRejected(string, string)         {}
 
 // WithMaxLifetime ends every stream after at most d, less a random part
 // of jitter, at an event boundary with a reconnect event: the client

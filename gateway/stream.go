@@ -30,6 +30,8 @@ type streamRoute struct {
 	mapper   *mapping.Mapper
 	conn     *grpc.ClientConn
 	template string
+	// retry is the route's reconnection delay, or the gateway's.
+	retry time.Duration
 	// msgs recycles response messages across the route's streams: no
 	// allocation per message, and nothing held per idle stream.
 	msgs sync.Pool
@@ -66,14 +68,26 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		httperr.Write(w, codes.Unauthenticated, "session expired")
 		return
 	}
-	release, ok := g.admit(w, r, s.template, principal.Subject, sse)
+	release, ok := g.admit(w, r, s.template, s.retry, principal.Subject, sse)
 	if !ok {
 		return
 	}
 	defer release()
+	obs := g.cfg.observer
+	start := g.cfg.clock.Now()
+	info := StreamInfo{Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject, Context: r.Context(), NDJSON: !sse}
+	defer func() {
+		info.Duration = g.cfg.clock.Since(start)
+		if !info.Result.Committed.IsZero() {
+			info.TimeToFirstByte = info.Result.Committed.Sub(start)
+		}
+		obs.StreamEnded(info)
+	}()
+	progress := func(p relay.Progress) { obs.StreamProgress(s.template, p) }
 
 	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
 	if err != nil {
+		info.Result = relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
 		httperr.Write(w, codes.InvalidArgument, err.Error())
 		return
 	}
@@ -93,23 +107,18 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		// NDJSON has no reconnect protocol: a drain just ends it.
 		stop := context.AfterFunc(g.draining, cancel)
 		defer stop()
-		s.serveNDJSON(ctx, w, r, stream)
+		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
 		return
-	}
-	start := g.cfg.clock.Now()
-	retry := s.rt.Retry
-	if retry == 0 {
-		retry = g.cfg.retry
 	}
 	var deadline time.Time
 	if g.cfg.maxLifetime > 0 {
 		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
-	res := relay.Serve(ctx, w, stream, relay.Config{
+	info.Result = relay.Serve(ctx, w, stream, relay.Config{
 		Mapper:         s.mapper,
 		NewMessage:     s.newMessage,
 		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
-		Retry:          retry,
+		Retry:          s.retry,
 		Heartbeat:      g.cfg.heartbeat,
 		HeaderWait:     g.cfg.headerWait,
 		WriteTimeout:   g.cfg.writeTimeout,
@@ -117,22 +126,14 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		Deadline:       deadline,
 		Drain:          g.draining.Done(),
 		ReconnectRetry: func() time.Duration {
-			return retry + jitter(g.cfg.reconnectJitter)
+			return s.retry + jitter(g.cfg.reconnectJitter)
 		},
-		Queue:  g.cfg.queue,
-		Clock:  g.cfg.clock,
-		Logger: g.cfg.logger,
+		Queue:      g.cfg.queue,
+		QueueBytes: g.cfg.queueBytes,
+		OnWrite:    progress,
+		Clock:      g.cfg.clock,
+		Logger:     g.cfg.logger,
 	})
-	if g.cfg.observer != nil {
-		info := StreamInfo{
-			Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject,
-			Result: res, Duration: g.cfg.clock.Since(start), Context: r.Context(),
-		}
-		if !res.Committed.IsZero() {
-			info.TimeToFirstByte = res.Committed.Sub(start)
-		}
-		g.cfg.observer.StreamEnded(info)
-	}
 }
 
 // open starts the upstream call. A failure to start becomes a stream that

@@ -218,8 +218,13 @@ func TestEndAndErrorPaths(t *testing.T) {
 			wantStatus: 404, wantBody: `{"code":"NOT_FOUND","message":"job not found"}`},
 		{name: "permission before first event", end: status.Error(codes.PermissionDenied, "not yours"),
 			wantStatus: 403, wantBody: `{"code":"PERMISSION_DENIED","message":"not yours"}`},
-		{name: "transient before first event: open and close, so the browser retries", end: status.Error(codes.Unavailable, "down"),
-			wantStatus: 200, wantUnits: nil},
+		// No event has carried a retry yet: a reconnect event brings the
+		// browser back after the route's retry plus jitter (none here),
+		// not all clients at once after the browser's default.
+		{name: "transient before first event: reconnect event with retry", end: status.Error(codes.Unavailable, "down"),
+			wantStatus: 200, wantUnits: []string{"event: reconnect\nretry: 2000\ndata: {}\n\n"}},
+		{name: "headers then transient: reconnect event with retry", header: true, end: status.Error(codes.Unavailable, "down"),
+			wantStatus: 200, wantUnits: []string{"event: reconnect\nretry: 2000\ndata: {}\n\n"}},
 		{name: "headers then immediate end", header: true, end: nil, wantStatus: 200,
 			wantUnits: []string{"event: end\ndata: {}\n\n"}},
 	}
@@ -235,7 +240,7 @@ func TestEndAndErrorPaths(t *testing.T) {
 				}
 				return tt.end
 			}}
-			srv := startGateway(t, startBackend(t, b), nil)
+			srv := startGateway(t, startBackend(t, b), nil, gateway.WithReconnectJitter(0))
 			resp, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)

@@ -312,9 +312,11 @@ func errorResponses() map[string]*response {
 		}}
 	}
 	retryAfter := &header{Description: "Seconds to wait before trying again.", Schema: &Schema{Type: "integer", Minimum: ptr[int64](1)}}
-	tooMany := body("RESOURCE_EXHAUSTED: too many open streams for this user or address. EventSource stops on it; try again after Retry-After.")
+	tooMany := body("RESOURCE_EXHAUSTED: too many open streams for this user or address, for clients that do not accept " +
+		"text/event-stream (an SSE client gets a `reconnect` event instead); try again after Retry-After.")
 	tooMany.Headers = map[string]*header{"Retry-After": retryAfter}
-	unavailable := body("UNAVAILABLE: a backend is down, or the gateway is draining or at its stream cap (then with Retry-After).")
+	unavailable := body("UNAVAILABLE: a backend is down, or the gateway is draining or at its stream cap (then with " +
+		"Retry-After, and for SSE clients a `reconnect` event instead).")
 	unavailable.Headers = map[string]*header{"Retry-After": retryAfter}
 	return map[string]*response{
 		respBadRequest:      body("INVALID_ARGUMENT, FAILED_PRECONDITION or OUT_OF_RANGE: a parameter, the body or Last-Event-ID does not parse or is refused."),

@@ -164,6 +164,8 @@ func NewGateway(ctx context.Context, cfg config.Config, v *auth.Verifier, b Back
 		gateway.WithClientIP(ClientIP(trusted)),
 		gateway.WithMaxLifetime(cfg.MaxLifetime, cfg.LifetimeJitter),
 		gateway.WithReconnectJitter(cfg.ReconnectJitter),
+		gateway.WithBusyRetry(cfg.BusyRetry),
+		gateway.WithQueueBytes(cfg.QueueBytes),
 		gateway.WithLogger(logger),
 		gateway.WithOpenAPI(openapi.JSON),
 		gateway.WithServeMuxOptions(mw.ServeMuxOptions()...),

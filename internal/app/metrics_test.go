@@ -36,12 +36,11 @@ func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// value returns the value of the series of name with exactly labels (a
-// histogram's sample count), or 0 when there is none.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+// find returns the series of name with exactly labels, or nil.
+func find(fams map[string]*dto.MetricFamily, name string, labels ...string) *dto.Metric {
 	f := fams[name]
 	if f == nil {
-		return 0
+		return nil
 	}
 	want := map[string]string{}
 	for i := 0; i+1 < len(labels); i += 2 {
@@ -57,19 +56,38 @@ next:
 				continue next
 			}
 		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
+		return m
+	}
+	return nil
+}
+
+// value returns the value of the series of name with exactly labels (a
+// histogram's sample count), or 0 when there is none.
+func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	m := find(fams, name, labels...)
+	switch {
+	case m == nil:
+		return 0
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
 	}
 	return 0
 }
 
-const logRoute = "/v1/logs/{name}/events"
+// present reports whether the series of name with exactly labels exists.
+func present(fams map[string]*dto.MetricFamily, name string, labels ...string) bool {
+	return find(fams, name, labels...) != nil
+}
+
+const (
+	logRoute = "/v1/logs/{name}/events"
+	jobRoute = "/v1/jobs/{id}/events"
+)
+
 
 type metricWant struct {
 	name   string
@@ -98,6 +116,23 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
+
+	// 0. Before any stream, every route's series exist, at zero, so that
+	// rates and alerts work from the first scrape.
+	fams := scrape(t, demo.URL)
+	for _, route := range []string{logRoute, jobRoute} {
+		for _, name := range []string{"ssegate_streams_active", "ssegate_streams_started_total",
+			"ssegate_stream_events_total", "ssegate_stream_bytes_total", "ssegate_stream_heartbeats_total",
+			"ssegate_stream_evictions_total", "ssegate_stream_duration_seconds", "ssegate_stream_time_to_first_byte_seconds"} {
+			if !present(fams, name, "route", route) || value(fams, name, "route", route) != 0 {
+				t.Errorf("fresh gateway: %s{route=%q} missing or not 0", name, route)
+			}
+		}
+		if !present(fams, "ssegate_streams_rejected_total", "route", route, "reason", "principal_cap") {
+			t.Errorf("fresh gateway: no rejected series for %s", route)
+		}
+	}
+
 	for _, s := range []string{"a", "b"} {
 		if _, err := logs.Append(ctx, "m", s); err != nil {
 			t.Fatal(err)
@@ -123,7 +158,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound {
 		t.Fatalf("missing log: %s", res.Status)
 	}
-	fams := scrape(t, demo.URL)
+	fams = scrape(t, demo.URL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_streams_started_total", []string{"route", logRoute}, 2},
 		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "ended", "code", "OK"}, 1},
@@ -154,19 +189,34 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 			heartbeats++
 		}
 	}
+	// Over the cap: an SSE client gets a reconnect event, NDJSON a 429.
 	over, err := c.Do(ctx, "GET", "/v1/logs/m/events?follow=true", "", http.Header{"Accept": {"text/event-stream"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overBody, _ := io.ReadAll(over.Body)
+	over.Body.Close()
+	if over.StatusCode != http.StatusOK || !strings.Contains(string(overBody), "event: reconnect\n") {
+		t.Fatalf("SSE stream over the per-IP cap: %s %q", over.Status, overBody)
+	}
+	over, err = c.Do(ctx, "GET", "/v1/logs/m/events?follow=true", "", http.Header{"Accept": {"application/json"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	over.Body.Close()
 	if over.StatusCode != http.StatusTooManyRequests || over.Header.Get("Retry-After") == "" {
-		t.Fatalf("stream over the per-IP cap: %s, Retry-After %q", over.Status, over.Header.Get("Retry-After"))
+		t.Fatalf("NDJSON stream over the per-IP cap: %s, Retry-After %q", over.Status, over.Header.Get("Retry-After"))
 	}
+	// While the held stream runs, its events and heartbeats are counted.
 	fams = scrape(t, demo.URL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_streams_active", []string{"route", logRoute}, 1},
-		{"ssegate_streams_rejected_total", []string{"route", logRoute, "reason", "client_ip_cap"}, 1},
+		{"ssegate_streams_rejected_total", []string{"route", logRoute, "reason", "client_ip_cap"}, 2},
+		{"ssegate_stream_events_total", []string{"route", logRoute}, float64(2 + events)},
 	})
+	if hb := value(fams, "ssegate_stream_heartbeats_total", "route", logRoute); hb < 2 {
+		t.Errorf("heartbeats_total = %v while the stream runs, want at least the 2 the client saw", hb)
+	}
 	held.Close() // the client leaves
 	if err := apptest.Eventually(5*time.Second, func() error {
 		if n := value(scrape(t, demo.URL), "ssegate_streams_active", "route", logRoute); n != 0 {
@@ -192,16 +242,28 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 		t.Fatalf("anonymous %s, foreign origin %s; want 401 and 403", anon.Status, foreign.Status)
 	}
 
+	// 5. An NDJSON stream that ends is counted as ended, and no longer
+	// active.
+	nd, err := c.Do(ctx, "GET", "/v1/logs/m/events", "", http.Header{"Accept": {"application/json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ndBody, _ := io.ReadAll(nd.Body)
+	nd.Body.Close()
+	if nd.StatusCode != http.StatusOK || strings.Count(string(ndBody), "\n") != 2 {
+		t.Fatalf("NDJSON stream: %s %q", nd.Status, ndBody)
+	}
+
 	fams = scrape(t, demo.URL)
 	checkMetrics(t, fams, []metricWant{
-		{"ssegate_streams_started_total", []string{"route", logRoute}, 3},
-		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "ended", "code", "OK"}, 1},
+		{"ssegate_streams_started_total", []string{"route", logRoute}, 4},
+		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "ended", "code", "OK"}, 2},
 		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "refused", "code", "NOT_FOUND"}, 1},
 		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "client_gone", "code", "CANCELLED"}, 1},
-		{"ssegate_streams_rejected_total", []string{"route", logRoute, "reason", "client_ip_cap"}, 1},
-		{"ssegate_stream_events_total", []string{"route", logRoute}, float64(2 + events)},
-		{"ssegate_stream_time_to_first_byte_seconds", []string{"route", logRoute}, 2},
-		{"ssegate_stream_duration_seconds", []string{"route", logRoute}, 3},
+		{"ssegate_streams_rejected_total", []string{"route", logRoute, "reason", "client_ip_cap"}, 2},
+		{"ssegate_stream_events_total", []string{"route", logRoute}, float64(2 + events + 2)},
+		{"ssegate_stream_time_to_first_byte_seconds", []string{"route", logRoute}, 3},
+		{"ssegate_stream_duration_seconds", []string{"route", logRoute}, 4},
 		{"ssegate_streams_active", []string{"route", logRoute}, 0},
 		{"ssegate_auth_failures_total", []string{"status", "401"}, 1},
 		{"ssegate_auth_failures_total", []string{"status", "403"}, 1},

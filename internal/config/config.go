@@ -42,6 +42,11 @@ type Config struct {
 	MaxStreams int `json:"max_streams" name:"max-streams" help:"concurrent streams of the whole gateway, over it 503 (0: no cap)"`
 	// MaxStreamsPerIP caps one client address's concurrent streams; over it, 429.
 	MaxStreamsPerIP int `json:"max_streams_per_ip" name:"max-streams-per-ip" help:"concurrent streams per client IP, over it 429 (0: no cap)"`
+	// BusyRetry is the retry an SSE client refused by a cap gets, plus a
+	// random part of as much again.
+	BusyRetry time.Duration `json:"busy_retry" name:"busy-retry" help:"retry sent to SSE clients refused by a stream cap (plus up to as much again)"`
+	// QueueBytes bounds the bytes read ahead of a slow client per stream.
+	QueueBytes int `json:"queue_bytes" name:"queue-bytes" help:"bytes of messages read ahead of a slow stream client"`
 	// MaxLifetime ends streams at an event boundary with a reconnect event,
 	// less a random part of LifetimeJitter (0: no limit).
 	MaxLifetime    time.Duration `json:"max_lifetime" name:"max-lifetime" help:"maximum stream lifetime before a reconnect event (0: none)"`
@@ -128,6 +133,8 @@ func Default() Config {
 		WriteTimeout:        10 * time.Second,
 		MaxStreamsPerUser:   16,
 		ReconnectJitter:     5 * time.Second,
+		BusyRetry:           10 * time.Second,
+		QueueBytes:          1 << 20,
 		DrainTimeout:        10 * time.Second,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         120 * time.Second,
@@ -240,7 +247,7 @@ func (c Config) Validate() error {
 		d    time.Duration
 	}{
 		{"heartbeat", c.Heartbeat}, {"retry", c.Retry}, {"header-wait", c.HeaderWait},
-		{"session-ttl", c.SessionTTL}, {"drain-timeout", c.DrainTimeout},
+		{"session-ttl", c.SessionTTL}, {"drain-timeout", c.DrainTimeout}, {"busy-retry", c.BusyRetry},
 		{"read-header-timeout", c.ReadHeaderTimeout}, {"idle-timeout", c.IdleTimeout},
 	}
 	for _, p := range positive {
@@ -279,6 +286,9 @@ func (c Config) Validate() error {
 		if p.n < 0 {
 			bad(p.name, "must not be negative, got %d", p.n)
 		}
+	}
+	if c.QueueBytes < 4<<10 || c.QueueBytes > 1<<30 {
+		bad("queue-bytes", "%d is outside 4096 to 1073741824", c.QueueBytes)
 	}
 	if c.MaxHeaderBytes < 4<<10 || c.MaxHeaderBytes > 1<<20 {
 		bad("max-header-bytes", "%d is outside 4096 to 1048576", c.MaxHeaderBytes)

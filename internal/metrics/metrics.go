@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/relay"
 )
 
 // Namespace prefixes every metric name.
@@ -63,15 +64,15 @@ func New() *Metrics {
 		}, []string{"route", "reason"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "stream_events_total",
-			Help: "Events sent on SSE streams, by route, counted when a stream ends.",
+			Help: "Events sent on streams, by route, counted as they are written.",
 		}, route),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "stream_bytes_total",
-			Help: "Bytes of SSE stream bodies written, by route, counted when a stream ends.",
+			Help: "Bytes of stream bodies written, by route, counted as they are written.",
 		}, route),
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "stream_heartbeats_total",
-			Help: "Heartbeat comments sent on idle SSE streams, by route, counted when a stream ends.",
+			Help: "Heartbeat comments sent on idle streams, by route, counted as they are written.",
 		}, route),
 		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "stream_time_to_first_byte_seconds",
@@ -109,6 +110,23 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// RouteAdded implements gateway.Observer: every series of the route exists
+// from the start, at zero. (Those also labelled by outcome and code appear
+// with their first stream.)
+func (m *Metrics) RouteAdded(route string) {
+	m.active.WithLabelValues(route)
+	m.started.WithLabelValues(route)
+	m.events.WithLabelValues(route)
+	m.bytes.WithLabelValues(route)
+	m.heartbeats.WithLabelValues(route)
+	m.ttfb.WithLabelValues(route)
+	m.duration.WithLabelValues(route)
+	m.evictions.WithLabelValues(route)
+	for _, reason := range gateway.RejectReasons {
+		m.rejected.WithLabelValues(route, reason)
+	}
+}
+
 // StreamStarted implements gateway.Observer.
 func (m *Metrics) StreamStarted(route string) {
 	m.active.WithLabelValues(route).Inc()
@@ -120,9 +138,6 @@ func (m *Metrics) StreamEnded(info gateway.StreamInfo) {
 	r, route := info.Result, info.Route
 	m.active.WithLabelValues(route).Dec()
 	m.ended.WithLabelValues(route, r.Outcome.String(), httperr.CodeName(r.Code)).Inc()
-	m.events.WithLabelValues(route).Add(float64(r.Events))
-	m.bytes.WithLabelValues(route).Add(float64(r.Bytes))
-	m.heartbeats.WithLabelValues(route).Add(float64(r.Heartbeats))
 	m.duration.WithLabelValues(route).Observe(info.Duration.Seconds())
 	if !r.Committed.IsZero() {
 		m.ttfb.WithLabelValues(route).Observe(info.TimeToFirstByte.Seconds())
@@ -131,6 +146,19 @@ func (m *Metrics) StreamEnded(info gateway.StreamInfo) {
 		// A write that failed or missed its deadline: the client was
 		// evicted (or vanished mid-write) and its upstream cancelled.
 		m.evictions.WithLabelValues(route).Inc()
+	}
+}
+
+// StreamProgress implements gateway.Observer.
+func (m *Metrics) StreamProgress(route string, p relay.Progress) {
+	if p.Events > 0 {
+		m.events.WithLabelValues(route).Add(float64(p.Events))
+	}
+	if p.Bytes > 0 {
+		m.bytes.WithLabelValues(route).Add(float64(p.Bytes))
+	}
+	if p.Heartbeats > 0 {
+		m.heartbeats.WithLabelValues(route).Add(float64(p.Heartbeats))
 	}
 }
 
