@@ -88,7 +88,6 @@ const (
 	jobRoute = "/v1/jobs/{id}/events"
 )
 
-
 type metricWant struct {
 	name   string
 	labels []string
