@@ -258,8 +258,16 @@ func TestOperations(t *testing.T) {
 	if _, ok := get(t, doc, "paths", "/v1/jobs", "get").(object)["security"]; ok {
 		t.Error("ListJobs has its own security; it should inherit the document's")
 	}
-	if paths := test["paths"].(object); len(paths) != 4 {
+	// A method without a rule has its default route; one marked internal
+	// has none.
+	if paths := test["paths"].(object); len(paths) != 6 {
 		t.Errorf("test service paths: %v (Internal has no route)", compact(paths))
+	}
+	if _, ok := get(t, test, "paths", "/test.v1.TestService/Unbound", "post").(object)["requestBody"]; !ok {
+		t.Error("the unbound unary method takes its request as the body")
+	}
+	if _, ok := get(t, test, "paths", "/test.v1.TestService/UnboundStream", "get", "responses", "200", "content").(object)["text/event-stream"]; !ok {
+		t.Error("the unbound streaming method is not an SSE route")
 	}
 }
 

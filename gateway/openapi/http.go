@@ -7,50 +7,10 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/ssegate/ssegate/gateway/route"
 )
-
-// binding is one HTTP rule of a method: the rule itself or one of its
-// additional bindings.
-type binding struct {
-	method       string
-	template     string
-	body         string
-	responseBody string
-}
-
-func bindings(md protoreflect.MethodDescriptor) []binding {
-	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-	if rule == nil {
-		return nil
-	}
-	var out []binding
-	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-		b := binding{body: r.GetBody(), responseBody: r.GetResponseBody()}
-		switch p := r.GetPattern().(type) {
-		case *annotations.HttpRule_Get:
-			b.method, b.template = http.MethodGet, p.Get
-		case *annotations.HttpRule_Put:
-			b.method, b.template = http.MethodPut, p.Put
-		case *annotations.HttpRule_Post:
-			b.method, b.template = http.MethodPost, p.Post
-		case *annotations.HttpRule_Delete:
-			b.method, b.template = http.MethodDelete, p.Delete
-		case *annotations.HttpRule_Patch:
-			b.method, b.template = http.MethodPatch, p.Patch
-		case *annotations.HttpRule_Custom:
-			b.method, b.template = p.Custom.GetKind(), p.Custom.GetPath()
-		}
-		if b.method != "" && b.template != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
 
 // service adds the operations of sd: one per HTTP binding, and one per SSE
 // route that has no binding (an ssegate.v1.stream path).
@@ -70,10 +30,10 @@ func (g *generator) service(sd protoreflect.ServiceDescriptor) error {
 	for i := range methods.Len() {
 		md := methods.Get(i)
 		full := fmt.Sprintf("/%s/%s", sd.FullName(), md.Name())
-		for j, b := range bindings(md) {
+		for j, b := range route.Bindings(md) {
 			var rt *route.Route
-			if b.method == http.MethodGet {
-				k := key{full, b.template}
+			if b.Method == http.MethodGet {
+				k := key{full, b.Template}
 				rt = streams[k]
 				delete(streams, k)
 			}
@@ -85,7 +45,7 @@ func (g *generator) service(sd protoreflect.ServiceDescriptor) error {
 	for _, rt := range routes {
 		for j, t := range rt.Templates {
 			if _, ok := streams[key{rt.FullMethod, t}]; ok {
-				if err := g.operation(sd, rt.Method, binding{method: http.MethodGet, template: t}, j, rt); err != nil {
+				if err := g.operation(sd, rt.Method, route.Binding{Method: http.MethodGet, Template: t}, j, rt); err != nil {
 					return err
 				}
 			}
@@ -96,9 +56,9 @@ func (g *generator) service(sd protoreflect.ServiceDescriptor) error {
 
 // operation adds the operation of one binding of md. rt is the SSE route
 // served at the same method and path, if any.
-func (g *generator) operation(sd protoreflect.ServiceDescriptor, md protoreflect.MethodDescriptor, b binding, index int, rt *route.Route) error {
+func (g *generator) operation(sd protoreflect.ServiceDescriptor, md protoreflect.MethodDescriptor, b route.Binding, index int, rt *route.Route) error {
 	in, out := md.Input(), md.Output()
-	path, vars, err := openAPIPath(b.template, in)
+	path, vars, err := openAPIPath(b.Template, in)
 	if err != nil {
 		return fmt.Errorf("openapi: %s: %w", md.FullName(), err)
 	}
@@ -117,7 +77,7 @@ func (g *generator) operation(sd protoreflect.ServiceDescriptor, md protoreflect
 		Summary:     summary(desc),
 		OperationID: id,
 		Responses:   errorRefs(rt != nil),
-		public:      g.cfg.isPublic(b.method, b.template),
+		public:      g.cfg.isPublic(b.Method, b.Template),
 	}
 
 	if desc != op.Summary {
@@ -131,24 +91,24 @@ func (g *generator) operation(sd protoreflect.ServiceDescriptor, md protoreflect
 		op.Parameters = append(op.Parameters, &parameter{Name: v.name, In: "path", Required: true, Schema: s})
 		bound[v.protoPath] = true
 	}
-	switch b.body {
+	switch b.Body {
 	case "":
 		op.Parameters = append(op.Parameters, g.queryParams(in, "", "", bound, nil)...)
 	case "*":
 		op.RequestBody = g.wholeBody(in, bound, md.IsStreamingClient())
 	default:
-		fd, _, err := fieldByPath(in, b.body)
+		fd, _, err := fieldByPath(in, b.Body)
 		if err != nil {
 			return fmt.Errorf("openapi: %s: body: %w", md.FullName(), err)
 		}
 		op.RequestBody = g.body(g.selected(fd), comment(fd), md.IsStreamingClient())
-		bound[b.body] = true
+		bound[b.Body] = true
 		op.Parameters = append(op.Parameters, g.queryParams(in, "", "", bound, nil)...)
 	}
 
 	result := g.schemas.message(out)
-	if b.responseBody != "" {
-		fd, _, err := fieldByPath(out, b.responseBody)
+	if b.ResponseBody != "" {
+		fd, _, err := fieldByPath(out, b.ResponseBody)
 		if err != nil {
 			return fmt.Errorf("openapi: %s: response_body: %w", md.FullName(), err)
 		}
@@ -189,10 +149,10 @@ func (g *generator) operation(sd protoreflect.ServiceDescriptor, md protoreflect
 		item = &pathItem{ops: map[string]*operation{}}
 		g.paths[path] = item
 	}
-	if prev := item.ops[b.method]; prev != nil {
-		return fmt.Errorf("openapi: %s %s is bound by both %s and %s", b.method, b.template, prev.OperationID, id)
+	if prev := item.ops[b.Method]; prev != nil {
+		return fmt.Errorf("openapi: %s %s is bound by both %s and %s", b.Method, b.Template, prev.OperationID, id)
 	}
-	item.ops[b.method] = op
+	item.ops[b.Method] = op
 	return nil
 }
 

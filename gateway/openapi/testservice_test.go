@@ -55,6 +55,10 @@ func testServices(t *testing.T) []protoreflect.ServiceDescriptor {
 		}
 		return m
 	}
+	internal := func(m *descriptorpb.MethodDescriptorProto) *descriptorpb.MethodDescriptorProto {
+		proto.SetExtension(m.Options, ssegatev1.E_Route, &ssegatev1.RouteOptions{Internal: true})
+		return m
+	}
 	location := func(comment string, path ...int32) *descriptorpb.SourceCodeInfo_Location {
 		return &descriptorpb.SourceCodeInfo_Location{Path: path, Span: []int32{0, 0, 1}, LeadingComments: proto.String(comment)}
 	}
@@ -110,7 +114,9 @@ func testServices(t *testing.T) []protoreflect.ServiceDescriptor {
 					Body:    "*",
 				}, nil),
 				method("Ticks", "TickRequest", "Tick", true, nil, &ssegatev1.StreamOptions{Path: "/v1/ticks", RetryMs: 500}),
-				method("Internal", "TickRequest", "Tick", false, nil, nil),
+				internal(method("Internal", "TickRequest", "Tick", false, nil, nil)),
+				method("Unbound", "TickRequest", "Tick", false, nil, nil),
+				method("UnboundStream", "TickRequest", "Tick", true, nil, nil),
 			},
 		}},
 		SourceCodeInfo: &descriptorpb.SourceCodeInfo{Location: []*descriptorpb.SourceCodeInfo_Location{

@@ -1,7 +1,8 @@
-// Package route turns protobuf service descriptors into the gateway's SSE
-// routes: one per server-streaming method with a google.api.http GET rule
-// (or an ssegate.v1.stream path), each knowing how to build its request
-// message from an HTTP request the way grpc-gateway does.
+// Package route turns protobuf service descriptors into the gateway's
+// routes: the HTTP bindings of every method (its google.api.http rule, or a
+// default for a method without one), and the SSE routes of the
+// server-streaming methods bound to GET, each knowing how to build its
+// request message from an HTTP request the way grpc-gateway does.
 package route
 
 import (
@@ -13,7 +14,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -24,7 +24,8 @@ import (
 )
 
 // ErrNoRoutes is returned for a service without any server-streaming method
-// that can be served as SSE.
+// that can be served as SSE (every such method has a GET binding unless its
+// rule names other methods only).
 var ErrNoRoutes = errors.New("route: service has no server-streaming GET method")
 
 // Route is one SSE endpoint.
@@ -47,8 +48,8 @@ type Route struct {
 	response protoreflect.MessageType
 }
 
-// ForService returns the routes of every server-streaming method of sd that
-// has a GET rule or an ssegate.v1.stream path.
+// ForService returns the routes of every server-streaming method of sd
+// with a GET binding (see Bindings: a method without a rule has one).
 func ForService(sd protoreflect.ServiceDescriptor) ([]*Route, error) {
 	var routes []*Route
 	methods := sd.Methods()
@@ -73,20 +74,22 @@ func ForService(sd protoreflect.ServiceDescriptor) ([]*Route, error) {
 
 func forMethod(md protoreflect.MethodDescriptor) (*Route, error) {
 	opts, _ := proto.GetExtension(md.Options(), ssegatev1.E_Stream).(*ssegatev1.StreamOptions)
-	templates := getTemplates(md)
-	if len(templates) == 0 && opts.GetPath() != "" {
-		templates = []string{opts.GetPath()}
+	var templates []string
+	for _, b := range Bindings(md) {
+		if b.Method == http.MethodGet {
+			templates = append(templates, b.Template)
+		}
 	}
 	if len(templates) == 0 {
 		return nil, nil
 	}
 	r := &Route{
 		Method:     md,
-		FullMethod: fmt.Sprintf("/%s/%s", md.Parent().FullName(), md.Name()),
+		FullMethod: FullMethod(md),
 		Templates:  templates,
 		Retry:      time.Duration(opts.GetRetryMs()) * time.Millisecond,
-		request:    messageType(md.Input()),
-		response:   messageType(md.Output()),
+		request:    MessageType(md.Input()),
+		response:   MessageType(md.Output()),
 	}
 	fields := md.Input().Fields()
 	for i := range fields.Len() {
@@ -106,25 +109,11 @@ func forMethod(md protoreflect.MethodDescriptor) (*Route, error) {
 	return r, nil
 }
 
-// getTemplates returns the GET paths of md's google.api.http rule and its
-// additional bindings.
-func getTemplates(md protoreflect.MethodDescriptor) []string {
-	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-	if rule == nil {
-		return nil
-	}
-	var out []string
-	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-		if p := r.GetGet(); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// messageType prefers the generated Go type, registered when the generated
-// package is linked in, and falls back to a dynamic message.
-func messageType(d protoreflect.MessageDescriptor) protoreflect.MessageType {
+// MessageType prefers the generated Go type, registered when the generated
+// package is linked in, and falls back to a dynamic message. Use the type's
+// own descriptor (MessageType(d).Descriptor()) with the messages it makes:
+// a generated type's is not d when d was loaded at run time.
+func MessageType(d protoreflect.MessageDescriptor) protoreflect.MessageType {
 	if mt, err := protoregistry.GlobalTypes.FindMessageByName(d.FullName()); err == nil {
 		return mt
 	}

@@ -36,7 +36,8 @@ type StreamOptions struct {
 	// gateway's configured default.
 	RetryMs uint32 `protobuf:"varint,1,opt,name=retry_ms,json=retryMs,proto3" json:"retry_ms,omitempty"`
 	// Path at which the gateway serves a method that has no google.api.http
-	// GET rule, for example "/v1/ticks". Ignored when the method has a rule.
+	// rule, for example "/v1/ticks"; without it, such a method is served at
+	// "/{package.Service}/{Method}". Ignored when the method has a rule.
 	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -86,6 +87,64 @@ func (x *StreamOptions) GetPath() string {
 	return ""
 }
 
+// RouteOptions apply to one method, unary or streaming.
+type RouteOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Served without a session: for signing in, or a public feed. Other
+	// routes need a session unless the gateway runs without sessions.
+	Public bool `protobuf:"varint,1,opt,name=public,proto3" json:"public,omitempty"`
+	// Not served over HTTP at all: for a method only other services call over
+	// gRPC. Without it, a method with no google.api.http rule is served at a
+	// default path (see StreamOptions.path).
+	Internal      bool `protobuf:"varint,2,opt,name=internal,proto3" json:"internal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteOptions) Reset() {
+	*x = RouteOptions{}
+	mi := &file_ssegate_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteOptions) ProtoMessage() {}
+
+func (x *RouteOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_ssegate_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteOptions.ProtoReflect.Descriptor instead.
+func (*RouteOptions) Descriptor() ([]byte, []int) {
+	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RouteOptions) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *RouteOptions) GetInternal() bool {
+	if x != nil {
+		return x.Internal
+	}
+	return false
+}
+
 // MessageOptions apply to a response message of a streaming method.
 type MessageOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -102,7 +161,7 @@ type MessageOptions struct {
 
 func (x *MessageOptions) Reset() {
 	*x = MessageOptions{}
-	mi := &file_ssegate_v1_options_proto_msgTypes[1]
+	mi := &file_ssegate_v1_options_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +173,7 @@ func (x *MessageOptions) String() string {
 func (*MessageOptions) ProtoMessage() {}
 
 func (x *MessageOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_ssegate_v1_options_proto_msgTypes[1]
+	mi := &file_ssegate_v1_options_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +186,7 @@ func (x *MessageOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageOptions.ProtoReflect.Descriptor instead.
 func (*MessageOptions) Descriptor() ([]byte, []int) {
-	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MessageOptions) GetEvent() string {
@@ -148,9 +207,12 @@ func (x *MessageOptions) GetEventOneof() string {
 type FieldOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// On a response field: its value becomes the event's `id:`. The field must
-	// be a scalar; the value must not contain CR, LF or NUL.
+	// be a scalar, and its value at most 256 bytes of printable ASCII, so that
+	// clients can send it back as Last-Event-ID; a message whose id breaks
+	// this ends its stream with an INTERNAL error event.
 	EventId bool `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// On a string response field: its value becomes the event's `event:` name.
+	// The gateway's own names (end, error, reconnect, reset) are refused.
 	EventName bool `protobuf:"varint,2,opt,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
 	// On a string response field: its text is sent as the event's data lines,
 	// unchanged, instead of JSON. A multi-line value becomes several `data:`
@@ -167,7 +229,7 @@ type FieldOptions struct {
 
 func (x *FieldOptions) Reset() {
 	*x = FieldOptions{}
-	mi := &file_ssegate_v1_options_proto_msgTypes[2]
+	mi := &file_ssegate_v1_options_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +241,7 @@ func (x *FieldOptions) String() string {
 func (*FieldOptions) ProtoMessage() {}
 
 func (x *FieldOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_ssegate_v1_options_proto_msgTypes[2]
+	mi := &file_ssegate_v1_options_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +254,7 @@ func (x *FieldOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldOptions.ProtoReflect.Descriptor instead.
 func (*FieldOptions) Descriptor() ([]byte, []int) {
-	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{2}
+	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FieldOptions) GetEventId() bool {
@@ -233,6 +295,14 @@ var file_ssegate_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Filename:      "ssegate/v1/options.proto",
 	},
 	{
+		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
+		ExtensionType: (*RouteOptions)(nil),
+		Field:         51701,
+		Name:          "ssegate.v1.route",
+		Tag:           "bytes,51701,opt,name=route",
+		Filename:      "ssegate/v1/options.proto",
+	},
+	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
 		ExtensionType: (*MessageOptions)(nil),
 		Field:         51700,
@@ -256,6 +326,10 @@ var (
 	//
 	// optional ssegate.v1.StreamOptions stream = 51700;
 	E_Stream = &file_ssegate_v1_options_proto_extTypes[0]
+	// How this method is exposed over HTTP.
+	//
+	// optional ssegate.v1.RouteOptions route = 51701;
+	E_Route = &file_ssegate_v1_options_proto_extTypes[1]
 )
 
 // Extension fields to descriptorpb.MessageOptions.
@@ -263,7 +337,7 @@ var (
 	// How messages of this type become events.
 	//
 	// optional ssegate.v1.MessageOptions message = 51700;
-	E_Message = &file_ssegate_v1_options_proto_extTypes[1]
+	E_Message = &file_ssegate_v1_options_proto_extTypes[2]
 )
 
 // Extension fields to descriptorpb.FieldOptions.
@@ -271,7 +345,7 @@ var (
 	// The role of this field in an event or in resume.
 	//
 	// optional ssegate.v1.FieldOptions field = 51700;
-	E_Field = &file_ssegate_v1_options_proto_extTypes[2]
+	E_Field = &file_ssegate_v1_options_proto_extTypes[3]
 )
 
 var File_ssegate_v1_options_proto protoreflect.FileDescriptor
@@ -282,7 +356,10 @@ const file_ssegate_v1_options_proto_rawDesc = "" +
 	"ssegate.v1\x1a google/protobuf/descriptor.proto\">\n" +
 	"\rStreamOptions\x12\x19\n" +
 	"\bretry_ms\x18\x01 \x01(\rR\aretryMs\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"G\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"B\n" +
+	"\fRouteOptions\x12\x16\n" +
+	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +
+	"\binternal\x18\x02 \x01(\bR\binternal\"G\n" +
 	"\x0eMessageOptions\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1f\n" +
 	"\vevent_oneof\x18\x02 \x01(\tR\n" +
@@ -293,7 +370,8 @@ const file_ssegate_v1_options_proto_rawDesc = "" +
 	"event_name\x18\x02 \x01(\bR\teventName\x12\x19\n" +
 	"\braw_text\x18\x03 \x01(\bR\arawText\x12\"\n" +
 	"\rlast_event_id\x18\x04 \x01(\bR\vlastEventId:S\n" +
-	"\x06stream\x12\x1e.google.protobuf.MethodOptions\x18\xf4\x93\x03 \x01(\v2\x19.ssegate.v1.StreamOptionsR\x06stream:W\n" +
+	"\x06stream\x12\x1e.google.protobuf.MethodOptions\x18\xf4\x93\x03 \x01(\v2\x19.ssegate.v1.StreamOptionsR\x06stream:P\n" +
+	"\x05route\x12\x1e.google.protobuf.MethodOptions\x18\xf5\x93\x03 \x01(\v2\x18.ssegate.v1.RouteOptionsR\x05route:W\n" +
 	"\amessage\x12\x1f.google.protobuf.MessageOptions\x18\xf4\x93\x03 \x01(\v2\x1a.ssegate.v1.MessageOptionsR\amessage:O\n" +
 	"\x05field\x12\x1d.google.protobuf.FieldOptions\x18\xf4\x93\x03 \x01(\v2\x18.ssegate.v1.FieldOptionsR\x05fieldB5Z3github.com/ssegate/ssegate/gen/ssegate/v1;ssegatev1b\x06proto3"
 
@@ -309,26 +387,29 @@ func file_ssegate_v1_options_proto_rawDescGZIP() []byte {
 	return file_ssegate_v1_options_proto_rawDescData
 }
 
-var file_ssegate_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ssegate_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_ssegate_v1_options_proto_goTypes = []any{
 	(*StreamOptions)(nil),               // 0: ssegate.v1.StreamOptions
-	(*MessageOptions)(nil),              // 1: ssegate.v1.MessageOptions
-	(*FieldOptions)(nil),                // 2: ssegate.v1.FieldOptions
-	(*descriptorpb.MethodOptions)(nil),  // 3: google.protobuf.MethodOptions
-	(*descriptorpb.MessageOptions)(nil), // 4: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 5: google.protobuf.FieldOptions
+	(*RouteOptions)(nil),                // 1: ssegate.v1.RouteOptions
+	(*MessageOptions)(nil),              // 2: ssegate.v1.MessageOptions
+	(*FieldOptions)(nil),                // 3: ssegate.v1.FieldOptions
+	(*descriptorpb.MethodOptions)(nil),  // 4: google.protobuf.MethodOptions
+	(*descriptorpb.MessageOptions)(nil), // 5: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 6: google.protobuf.FieldOptions
 }
 var file_ssegate_v1_options_proto_depIdxs = []int32{
-	3, // 0: ssegate.v1.stream:extendee -> google.protobuf.MethodOptions
-	4, // 1: ssegate.v1.message:extendee -> google.protobuf.MessageOptions
-	5, // 2: ssegate.v1.field:extendee -> google.protobuf.FieldOptions
-	0, // 3: ssegate.v1.stream:type_name -> ssegate.v1.StreamOptions
-	1, // 4: ssegate.v1.message:type_name -> ssegate.v1.MessageOptions
-	2, // 5: ssegate.v1.field:type_name -> ssegate.v1.FieldOptions
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	3, // [3:6] is the sub-list for extension type_name
-	0, // [0:3] is the sub-list for extension extendee
+	4, // 0: ssegate.v1.stream:extendee -> google.protobuf.MethodOptions
+	4, // 1: ssegate.v1.route:extendee -> google.protobuf.MethodOptions
+	5, // 2: ssegate.v1.message:extendee -> google.protobuf.MessageOptions
+	6, // 3: ssegate.v1.field:extendee -> google.protobuf.FieldOptions
+	0, // 4: ssegate.v1.stream:type_name -> ssegate.v1.StreamOptions
+	1, // 5: ssegate.v1.route:type_name -> ssegate.v1.RouteOptions
+	2, // 6: ssegate.v1.message:type_name -> ssegate.v1.MessageOptions
+	3, // 7: ssegate.v1.field:type_name -> ssegate.v1.FieldOptions
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	4, // [4:8] is the sub-list for extension type_name
+	0, // [0:4] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -343,8 +424,8 @@ func file_ssegate_v1_options_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ssegate_v1_options_proto_rawDesc), len(file_ssegate_v1_options_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
-			NumExtensions: 3,
+			NumMessages:   4,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_ssegate_v1_options_proto_goTypes,
