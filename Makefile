@@ -57,8 +57,13 @@ npmdeps: $(OPENAPI_VALIDATOR)/node_modules/.package-lock.json ## install the npm
 $(OPENAPI_VALIDATOR)/node_modules/.package-lock.json: $(OPENAPI_VALIDATOR)/package-lock.json
 	npm ci --prefix $(OPENAPI_VALIDATOR) --no-audit --no-fund
 
+.PHONY: testdeps
+testdeps: ## install what the tests need besides Go (as root, from Debian), or name it and stop
+	@scripts/testdeps
+	@$(MAKE) npmdeps
+
 .PHONY: test
-test: npmdeps ## run every test, with the race detector
+test: testdeps ## run every test, with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 .PHONY: run

@@ -27,9 +27,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if len(cfg.LogsAddrs) == 0 {
 		return errors.New("logs-addr: the logs service address is required")
 	}
-	b, err := app.NewJobsBackend(cfg, v, cfg.LogsAddrs, logger)
-	if err != nil {
-		return err
-	}
-	return app.RunBackend(ctx, b, cfg.GRPCAddr, logger)
+	return app.RunBackend(ctx, cfg.GRPCAddr, func() (*app.Backend, error) {
+		return app.NewJobsBackend(cfg, v, cfg.LogsAddrs, logger)
+	}, logger)
 }

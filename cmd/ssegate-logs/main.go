@@ -23,9 +23,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	b, err := app.NewLogsBackend(cfg, v, logger)
-	if err != nil {
-		return err
-	}
-	return app.RunBackend(ctx, b, cfg.GRPCAddr, logger)
+	return app.RunBackend(ctx, cfg.GRPCAddr, func() (*app.Backend, error) {
+		return app.NewLogsBackend(cfg, v, logger)
+	}, logger)
 }

@@ -29,17 +29,20 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Listen first: a busy port fails before any backend is dialled.
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
 	b, err := app.DialBackends(cfg)
 	if err != nil {
+		_ = lis.Close()
 		return err
 	}
 	defer b.Close()
 	g, err := app.NewGateway(ctx, cfg, v, b, logger)
 	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
+		_ = lis.Close()
 		return err
 	}
 	srv := app.NewServer(cfg, g, logger)

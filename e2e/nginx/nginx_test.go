@@ -53,16 +53,24 @@ http {
 }
 `
 
-// nginxBinary finds nginx on PATH or where Debian installs it.
+// nginxBinary finds nginx: SSEGATE_NGINX, else on PATH, else where Debian
+// installs it (scripts/testdeps looks in the same places). A missing nginx
+// fails the test: it never skips.
 func nginxBinary(t *testing.T) string {
 	t.Helper()
+	if p := os.Getenv("SSEGATE_NGINX"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("SSEGATE_NGINX: %v", err)
+		}
+		return p
+	}
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}
 	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
 		return "/usr/sbin/nginx"
 	}
-	t.Fatal("nginx is not installed: this test needs the Debian package nginx-light (.ci/run installs it)")
+	t.Fatal("nginx is not installed: this test needs the Debian package nginx-light (make test installs it as root)")
 	return ""
 }
 

@@ -40,18 +40,32 @@ import (
 // configured secret, or with a random one that lives as long as the process
 // (enough for the all-in-one demo, not for separate processes).
 func TokenConfig(cfg config.Config, logger *slog.Logger) (auth.Config, error) {
+	c, random, err := tokenConfig(cfg)
+	if random {
+		logger.Warn(randomSecretWarning)
+	}
+	return c, err
+}
+
+const randomSecretWarning = "no session-secret set: using a random one; sessions end when the process stops"
+
+// tokenConfig is TokenConfig without the log, for a caller that reports
+// the random secret only once it has started (a failed start prints its
+// error alone); random tells whether the secret is one.
+func tokenConfig(cfg config.Config) (c auth.Config, random bool, err error) {
 	if cfg.SessionAlgorithm == auth.ES256 || cfg.SessionAlgorithm == auth.RS256 {
-		return keySetConfig(cfg)
+		c, err = keySetConfig(cfg)
+		return c, false, err
 	}
 	secret := []byte(cfg.SessionSecret)
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
-			return auth.Config{}, err
+			return auth.Config{}, false, err
 		}
-		logger.Warn("no session-secret set: using a random one; sessions end when the process stops")
+		random = true
 	}
-	return auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, nil
+	return auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, random, nil
 }
 
 // Verifier returns the verifier of the session tokens TokenConfig

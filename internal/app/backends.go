@@ -150,11 +150,18 @@ func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddrs []string, log
 	return b, nil
 }
 
-// RunBackend serves b on addr until ctx ends, then closes it.
-func RunBackend(ctx context.Context, b *Backend, addr string, logger *slog.Logger) error {
+// RunBackend listens on addr, builds the backend with build, and serves it
+// until ctx ends, then closes it. It listens first so that a busy port
+// fails before the service has opened its store or resumed any work.
+func RunBackend(ctx context.Context, addr string, build func() (*Backend, error), logger *slog.Logger) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return errors.Join(err, b.Close())
+		return err
+	}
+	b, err := build()
+	if err != nil {
+		_ = lis.Close() // never served: nothing else closes it
+		return err
 	}
 	logger.Info("serving gRPC", "addr", lis.Addr().String())
 	served := make(chan error, 1)

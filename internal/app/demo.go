@@ -47,13 +47,33 @@ func WithListener(lis net.Listener) DemoOption {
 	return func(o *demoOptions) { o.lis = lis }
 }
 
-// StartDemo starts every part and returns once the gateway listens.
-func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...DemoOption) (d *Demo, err error) {
+// StartDemo starts every part and returns once the gateway listens. It
+// listens first, so a busy port fails before anything else has started or
+// logged; on any failure it closes what it started and returns the error.
+func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...DemoOption) (*Demo, error) {
 	var o demoOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	tokens, err := TokenConfig(cfg, logger)
+	lis := o.lis
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, err
+		}
+	}
+	d, err := startDemo(ctx, cfg, logger, lis)
+	if err != nil {
+		_ = lis.Close() // never served: nothing else closes it
+		return nil, err
+	}
+	return d, nil
+}
+
+// startDemo starts the parts behind lis. A failure closes the parts started
+// so far and leaves lis to the caller.
+func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis net.Listener) (_ *Demo, err error) {
+	tokens, randomSecret, err := tokenConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +81,13 @@ func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
-	d = &Demo{cfg: cfg, logger: logger, verifier: v, served: make(chan error, 1)}
+	// d is not the named result: a failing return sets that to nil before
+	// this cleanup runs, and d must still be closed. The start's error is
+	// the one to report, not the cleanup's.
+	d := &Demo{cfg: cfg, logger: logger, verifier: v, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
-			if o.lis != nil {
-				_ = o.lis.Close()
-			}
 		}
 	}()
 
@@ -90,15 +110,12 @@ func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
-	lis := o.lis
-	if lis == nil {
-		if lis, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, err
-		}
-	}
 	d.server = NewServer(cfg, g, logger)
 	d.URL = d.server.Scheme() + "://" + lis.Addr().String()
 	go func() { d.served <- d.server.Serve(lis) }()
+	if randomSecret {
+		logger.Warn(randomSecretWarning)
+	}
 	return d, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,13 +25,17 @@ import (
 // DefaultChromium is where Debian's chromium package puts the browser.
 const DefaultChromium = "/usr/bin/chromium"
 
-// Chromium returns the browser's path, SSEGATE_CHROMIUM or DefaultChromium,
-// and fails t when there is no browser there.
+// Chromium returns the browser's path: SSEGATE_CHROMIUM, else chromium on
+// PATH, else DefaultChromium (scripts/testdeps, which make test runs first,
+// looks in the same places). It fails t when there is no browser there.
 func Chromium(t testing.TB) string {
 	t.Helper()
 	path := os.Getenv("SSEGATE_CHROMIUM")
 	if path == "" {
 		path = DefaultChromium
+		if p, err := exec.LookPath("chromium"); err == nil {
+			path = p
+		}
 	}
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		// Never skip: a missing browser must not look like a passing test.
