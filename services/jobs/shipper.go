@@ -81,10 +81,10 @@ func (s *Service) ship(ctx context.Context, id string, from uint64) error {
 
 // appendLog sends req until the logs service accepts it, or reports that
 // it had it already, and returns nil then; otherwise it returns only when
-// ctx ends, with its cause. Between tries it waits as retryWait says. The
-// first failure of a line is logged (and the first refusal), and the
-// success that follows, rather than every try: an outage costs two log
-// lines per job.
+// ctx ends, with its cause, or when the job is gone from the store. Between
+// tries it waits as retryWait says. The first failure of a line is logged
+// (and the first refusal), and the success that follows, rather than every
+// try: an outage costs two log lines per job.
 func (s *Service) appendLog(ctx context.Context, job string, req *logsv1.AppendRequest) error {
 	var warned, alarmed bool
 	for try := 0; ; try++ {
@@ -117,6 +117,10 @@ func (s *Service) appendLog(ctx context.Context, job string, req *logsv1.AppendR
 		case !refused && !warned:
 			warned = true
 			s.cfg.logger.Warn("jobs: job log line not shipped; trying again", "job", job, "event", req.GetSourceSeq(), "code", code, "err", err)
+		}
+		// A job that retention removed has no log left to write.
+		if _, err := s.st.Get(ctx, Namespace, job); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrClosed) {
+			return err
 		}
 		t := time.NewTimer(s.retryWait(try, refused))
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -384,6 +386,48 @@ func TestJobsRestartMidShippingRepeatsNothing(t *testing.T) {
 			if _, dups := n.counts(); stored && dups == 0 {
 				t.Error("no duplicate answered: the line in flight at the stop was not sent again")
 			}
+		})
+	}
+}
+
+// refuse is a logs server interceptor that refuses the first tries of the
+// nth line with code, as a logs service that does not (yet) accept the
+// job's identity would.
+func refuse(n, tries int, code codes.Code) grpc.UnaryServerInterceptor {
+	match := nthLine(n)
+	var mu sync.Mutex
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if r, ok := req.(*logsv1.AppendRequest); ok && match(r) {
+			mu.Lock()
+			refused := tries > 0
+			tries--
+			mu.Unlock()
+			if refused {
+				return nil, status.Error(code, "refused by the test")
+			}
+		}
+		return h(ctx, req)
+	}
+}
+
+// A line the logs service refuses is logged and tried again, never skipped:
+// once the refusal ends, the job log is complete.
+func TestRefusedLineIsNotSkipped(t *testing.T) {
+	t.Parallel()
+	for _, code := range []codes.Code{codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument} {
+		t.Run(code.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			ls := startLogs(t, refuse(2, 3, code))
+			logged := &logRecorder{}
+			b := start(t, t.TempDir(), ls.addr, append(append(fast(), shipping()...), jobs.WithLogger(slog.New(logged)))...)
+			job := create(ctx, t, b.client, "alice", 1_000_000)
+			events, err := recvAll(watch(ctx, t, b.client, "alice", job.GetId(), 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkJobLog(t, tailToEnd(ctx, ls.client, jobs.LogName(job.GetId()), nil), logLines(events))
+			logged.wait(ctx, t, "jobs: the logs service refuses a line of the job log; trying again")
 		})
 	}
 }
