@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -62,6 +63,13 @@ type backend struct {
 // the jobs service finds the logs service instead of its own server.
 func start(t *testing.T, dir string, logsAddr string, opts ...jobs.Option) *backend {
 	t.Helper()
+	return startWith(t, dir, logsAddr, nil, opts...)
+}
+
+// startWith is start with calls to the logs service going through
+// intercept, when set.
+func startWith(t *testing.T, dir string, logsAddr string, intercept grpc.UnaryClientInterceptor, opts ...jobs.Option) *backend {
+	t.Helper()
 	db, err := store.Open(dir, store.WithNoSync(), store.WithPruneInterval(0))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +81,11 @@ func start(t *testing.T, dir string, logsAddr string, opts ...jobs.Option) *back
 	if logsAddr == "" {
 		logsAddr = lis.Addr().String()
 	}
-	conn, err := grpc.NewClient(logsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), quickReconnect()}
+	if intercept != nil {
+		dial = append(dial, grpc.WithChainUnaryInterceptor(intercept))
+	}
+	conn, err := grpc.NewClient(logsAddr, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +126,16 @@ func (b *backend) stop() {
 	b.srv.Stop()
 	_ = b.conn.Close()
 	_ = b.db.Close()
+}
+
+// quickReconnect makes a client reconnect to a restarted server within
+// about 100 ms instead of gRPC's default backoff of up to two minutes, so
+// that tests wait for the server, not for the client's backoff.
+func quickReconnect() grpc.DialOption {
+	return grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 100 * time.Millisecond},
+		MinConnectTimeout: time.Second,
+	})
 }
 
 func testContext(t *testing.T) context.Context {

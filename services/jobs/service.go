@@ -14,10 +14,14 @@
 // Each job also writes its log lines to the logs service, as the job's
 // creator, into the log "job-<id>", finished when the job ends. The creator's
 // session token is kept with the job for that (so the store's directory is
-// private); shipping runs beside the job, retries a little, and never stops
-// it: if the logs service is unreachable, or refuses a token that expired
-// while the job waited for a restart, the job goes on and the error is
-// logged.
+// private). Shipping runs beside the job and never holds it up. It sends
+// each line, numbered with its event id, until the logs service has it, and
+// only then the next, across outages of the logs service and restarts of
+// this one (which resume from the last line shipped); the logs service drops
+// a line it already has, so each is stored once, in order, and the log is
+// finished once its last line is in. A refusal (such as a token that expired
+// while the job waited for a restart) is logged and tried again at the
+// longest retry wait: a line is never skipped.
 package jobs
 
 import (
@@ -64,6 +68,10 @@ const (
 	DefaultProgressInterval = 100 * time.Millisecond
 	// DefaultLogTimeout bounds one call to the logs service.
 	DefaultLogTimeout = 5 * time.Second
+	// DefaultLogRetryMin and DefaultLogRetryMax bound the waits between
+	// two tries to ship a line of a job log.
+	DefaultLogRetryMin = 100 * time.Millisecond
+	DefaultLogRetryMax = 5 * time.Second
 )
 
 // maxChunkSize bounds the memory of a chunk (half a byte per number).
@@ -77,7 +85,8 @@ type config struct {
 	minChunkDuration time.Duration
 	progressInterval time.Duration
 	logTimeout       time.Duration
-	logBackoff       time.Duration
+	logRetryMin      time.Duration
+	logRetryMax      time.Duration
 	now              func() time.Time
 	logger           *slog.Logger
 }
@@ -100,11 +109,19 @@ func WithProgressInterval(d time.Duration) Option {
 	return func(c *config) { c.progressInterval = d }
 }
 
-// WithLogTimeout bounds each call to the logs service (default
-// DefaultLogTimeout); a line is tried three times, the waits between tries
-// growing from a tenth of this.
+// WithLogTimeout bounds each call to the logs service, the wait for a
+// connection included (default DefaultLogTimeout).
 func WithLogTimeout(d time.Duration) Option {
 	return func(c *config) { c.logTimeout = d }
+}
+
+// WithLogRetry sets the waits between tries to ship a line of a job log:
+// first after the first failure, doubling with each failure up to maxWait,
+// each shortened at random by up to half (defaults DefaultLogRetryMin and
+// DefaultLogRetryMax). A line is tried until the logs service has it or the
+// service closes.
+func WithLogRetry(first, maxWait time.Duration) Option {
+	return func(c *config) { c.logRetryMin, c.logRetryMax = first, maxWait }
 }
 
 // WithClock sets the clock of job times, elapsed times and progress pacing.
@@ -146,6 +163,8 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 		minChunkDuration: DefaultMinChunkDuration,
 		progressInterval: DefaultProgressInterval,
 		logTimeout:       DefaultLogTimeout,
+		logRetryMin:      DefaultLogRetryMin,
+		logRetryMax:      DefaultLogRetryMax,
 		now:              time.Now,
 		logger:           slog.Default(),
 	}
@@ -161,8 +180,9 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 		return nil, fmt.Errorf("jobs: chunk size %d is not from 2 to %d", cfg.chunkSize, maxChunkSize)
 	case cfg.minChunkDuration < 0 || cfg.progressInterval < 0 || cfg.logTimeout <= 0:
 		return nil, errors.New("jobs: negative duration, or a log timeout that is not positive")
+	case cfg.logRetryMin <= 0 || cfg.logRetryMax < cfg.logRetryMin:
+		return nil, fmt.Errorf("jobs: log retry waits from %v to %v: the first must be positive and not above the longest", cfg.logRetryMin, cfg.logRetryMax)
 	}
-	cfg.logBackoff = cfg.logTimeout / 10
 	s := &Service{st: st, logs: logs, cfg: cfg, life: storerpc.NewLifetime(), runs: make(map[string]*run)}
 	if err := s.resume(context.Background()); err != nil {
 		s.life.Close()

@@ -17,7 +17,11 @@ import (
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 )
 
-var errReadOnly = errors.New("logs: log is read-only")
+var (
+	errReadOnly = errors.New("logs: log is read-only")
+	// errDuplicate cancels the write of an entry the log already has.
+	errDuplicate = errors.New("logs: duplicate entry")
+)
 
 func caller(ctx context.Context) (auth.Principal, error) {
 	p, ok := auth.FromContext(ctx)
@@ -67,7 +71,10 @@ func encodeAttrs(a attrs) []byte {
 
 // Append implements logsv1.LogServiceServer. It adds one entry; with finish
 // it then marks the log finished. Empty text is allowed only with finish,
-// and then finishes the log without adding an entry.
+// and then finishes the log without adding an entry; finishing a finished
+// log that way is acknowledged, so a sender may repeat it. An entry whose
+// source_seq is not above the log's last accepted one is a duplicate: it is
+// acknowledged and nothing is stored.
 func (s *Service) Append(ctx context.Context, req *logsv1.AppendRequest) (*logsv1.AppendResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -108,20 +115,51 @@ func (s *Service) Append(ctx context.Context, req *logsv1.AppendRequest) (*logsv
 	case l.Owner != p.Subject:
 		return nil, status.Errorf(codes.PermissionDenied, "log %q belongs to another user", name)
 	}
+	seq := req.GetSourceSeq()
 	b := store.Batch{
 		Finish: req.GetFinish(),
-		// Checked inside the write, against a file tail that took the name.
+		// Checked inside the write: against a file tail that took the name,
+		// and against a retry racing the try it repeats, so that the entry
+		// and the position it moves the log to are stored together or not
+		// at all.
 		Update: func(raw []byte) ([]byte, error) {
-			if a, err := decodeAttrs(raw); err != nil || a.Source != sourceAppend {
+			a, err := decodeAttrs(raw)
+			switch {
+			case err != nil || a.Source != sourceAppend:
 				return nil, errReadOnly
+			case seq == 0:
+				return raw, nil
+			case seq <= a.Seq:
+				return nil, errDuplicate
 			}
-			return raw, nil
+			a.Seq = seq
+			return encodeAttrs(a), nil
 		},
 	}
 	if text != "" {
 		b.Events = [][]byte{[]byte(text)}
 	}
 	l, err = s.st.Append(ctx, Namespace, name, b)
+	if errors.Is(err, store.ErrFinished) {
+		// The store refuses a finished log's writes before it runs the
+		// update: the request may still be a duplicate, or a finish again.
+		if l, err = s.st.Get(ctx, Namespace, name); err == nil {
+			switch a, _ := decodeAttrs(l.Attrs); {
+			case seq != 0 && seq <= a.Seq:
+				err = errDuplicate
+			case text == "":
+				return &logsv1.AppendResponse{Offset: l.Last}, nil
+			default:
+				err = store.ErrFinished
+			}
+		}
+	}
+	if errors.Is(err, errDuplicate) {
+		if l, err = s.st.Get(ctx, Namespace, name); err != nil {
+			return nil, s.status(ctx, "logs: append", err, name)
+		}
+		return &logsv1.AppendResponse{Offset: l.Last, Duplicate: true}, nil
+	}
 	switch {
 	case errors.Is(err, errReadOnly):
 		return nil, readOnly(name)

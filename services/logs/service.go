@@ -10,6 +10,12 @@
 // file are read-only. Another user's job log is NOT_FOUND, like a missing
 // one.
 //
+// Appends are idempotent when the sender numbers them (source_seq): the log
+// keeps the last number it accepted, in the same atomic write as the entry,
+// and acknowledges without storing an entry numbered at or below it. A
+// sender can so retry until it gets an answer, across restarts of either
+// side, and every entry is stored once.
+//
 // TailLogs of a log that does not exist yet is NOT_FOUND, with or without
 // follow: a reader waits for a log by retrying, not by holding a stream.
 package logs
@@ -141,6 +147,9 @@ type attrs struct {
 	Dev uint64 `json:"dev,omitempty"`
 	Ino uint64 `json:"ino,omitempty"`
 	Pos int64  `json:"pos,omitempty"`
+	// For an appended log: the last AppendRequest.source_seq accepted,
+	// written with the entry it came with so that a retry is recognised.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 const (

@@ -36,7 +36,16 @@ type AppendRequest struct {
 	// The entry's text; it may span several lines.
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// Marks the log finished after this entry: tails end instead of waiting.
-	Finish        bool `protobuf:"varint,3,opt,name=finish,proto3" json:"finish,omitempty"`
+	// Finishing a log that is already finished, without text, is acknowledged.
+	Finish bool `protobuf:"varint,3,opt,name=finish,proto3" json:"finish,omitempty"`
+	// The sender's own position for this entry (the jobs service sends the
+	// job event's id), so that a sender may retry freely: an Append whose
+	// source_seq is not above the last one the log has accepted is
+	// acknowledged as a duplicate without being stored again, nor finishing
+	// the log. The log keeps the last accepted source_seq atomically with the
+	// entry. Positions may skip values but must increase; 0 means none, and
+	// such an entry is always stored.
+	SourceSeq     uint64 `protobuf:"varint,4,opt,name=source_seq,json=sourceSeq,proto3" json:"source_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -92,11 +101,22 @@ func (x *AppendRequest) GetFinish() bool {
 	return false
 }
 
+func (x *AppendRequest) GetSourceSeq() uint64 {
+	if x != nil {
+		return x.SourceSeq
+	}
+	return 0
+}
+
 // AppendResponse tells where the entry went.
 type AppendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The entry's offset in the log.
-	Offset        uint64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The entry's offset in the log; for a duplicate, or a finish without
+	// text, the log's last offset.
+	Offset uint64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The entry was a duplicate (see AppendRequest.source_seq): it had been
+	// accepted before, and nothing was stored.
+	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +156,13 @@ func (x *AppendResponse) GetOffset() uint64 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *AppendResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 // ListLogsRequest is empty.
@@ -428,13 +455,16 @@ var File_ssegate_logs_v1_logs_proto protoreflect.FileDescriptor
 
 const file_ssegate_logs_v1_logs_proto_rawDesc = "" +
 	"\n" +
-	"\x1assegate/logs/v1/logs.proto\x12\x0fssegate.logs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ssegate/v1/options.proto\"O\n" +
+	"\x1assegate/logs/v1/logs.proto\x12\x0fssegate.logs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ssegate/v1/options.proto\"n\n" +
 	"\rAppendRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x16\n" +
-	"\x06finish\x18\x03 \x01(\bR\x06finish\"(\n" +
+	"\x06finish\x18\x03 \x01(\bR\x06finish\x12\x1d\n" +
+	"\n" +
+	"source_seq\x18\x04 \x01(\x04R\tsourceSeq\"F\n" +
 	"\x0eAppendResponse\x12\x16\n" +
-	"\x06offset\x18\x01 \x01(\x04R\x06offset\"\x11\n" +
+	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x11\n" +
 	"\x0fListLogsRequest\"@\n" +
 	"\x10ListLogsResponse\x12,\n" +
 	"\x04logs\x18\x01 \x03(\v2\x18.ssegate.logs.v1.LogInfoR\x04logs\"Z\n" +
