@@ -13,16 +13,16 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/ssegate/ssegate/gateway"
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 )
 
 // signedIn stands in for the auth middleware: it puts a principal in the
 // request context, as the middleware does after verifying the cookie.
-func signedIn(p auth.Principal) func(http.Handler) http.Handler {
+func signedIn(p identity.Principal) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+			next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
 		})
 	}
 }
@@ -37,7 +37,7 @@ func idle(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
 func TestPerPrincipalStreamCap(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: idle}
-	srv, gw := startGatewayGW(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "t"}),
+	srv, gw := startGatewayGW(t, startBackend(t, b), signedIn(identity.Principal{Subject: "demo", Token: "t"}),
 		gateway.WithMaxStreamsPerPrincipal(2))
 	url := srv.URL + "/v1/jobs/j1/events"
 	ctx1, cancel1 := context.WithCancel(t.Context())
@@ -93,7 +93,7 @@ func TestSessionExpiryMidStream(t *testing.T) {
 		close(cancelled)
 		return nil
 	}}
-	p := auth.Principal{Subject: "demo", Token: "t", Expiry: clock.Now().Add(time.Minute)}
+	p := identity.Principal{Subject: "demo", Token: "t", Expiry: clock.Now().Add(time.Minute)}
 	srv := startGateway(t, startBackend(t, b), signedIn(p), gateway.WithClock(clock), gateway.WithHeartbeat(time.Hour))
 	_, u := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", nil)
 	u.mustNext(t)
@@ -128,7 +128,7 @@ func TestSessionExpiryMidStream(t *testing.T) {
 func TestUpstreamMetadata(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: func(*jobsv1.WatchJobRequest, jobsv1.JobService_WatchJobServer) error { return nil }}
-	srv := startGateway(t, startBackend(t, b), signedIn(auth.Principal{Subject: "demo", Token: "tok"}))
+	srv := startGateway(t, startBackend(t, b), signedIn(identity.Principal{Subject: "demo", Token: "tok"}))
 	h := http.Header{
 		"Cookie":                        {"ssegate_session=secret"},
 		"Authorization":                 {"Bearer spoofed"},
@@ -143,7 +143,7 @@ func TestUpstreamMetadata(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	md := b.lastMetadata()
-	if got := md.Get(auth.MetadataToken); len(got) != 1 || got[0] != "tok" {
+	if got := md.Get(identity.MetadataToken); len(got) != 1 || got[0] != "tok" {
 		t.Errorf("token metadata %q", got)
 	}
 	for k, v := range md {
@@ -177,7 +177,7 @@ func TestCallerRequestUnchanged(t *testing.T) {
 		})
 	}
 	srv := startGateway(t, startBackend(t, b), func(next http.Handler) http.Handler {
-		return keep(signedIn(auth.Principal{Subject: "demo", Token: "tok"})(next))
+		return keep(signedIn(identity.Principal{Subject: "demo", Token: "tok"})(next))
 	})
 	h := http.Header{"Cookie": {"ssegate_session=secret"}, "Authorization": {"Bearer x"}}
 	if resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", h); resp.StatusCode != http.StatusNoContent {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 )
 
@@ -19,22 +20,22 @@ import (
 func TestAuthBeforeAnyUpstreamCall(t *testing.T) {
 	t.Parallel()
 	secret := []byte(strings.Repeat("k", 32))
-	cfg := auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: time.Hour}
-	issuer, err := auth.NewIssuer(cfg)
+	cfg := identity.Config{Algorithm: identity.HS256, Secret: secret, Lifetime: time.Hour}
+	issuer, err := identity.NewIssuer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(cfg)
+	verifier, err := identity.NewVerifier(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw, err := auth.NewMiddleware(verifier, auth.WithAllowedOrigins("https://app.example"))
+	mw, err := session.NewMiddleware(verifier, session.WithAllowedOrigins("https://app.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seen []string
 	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
-		seen = append(seen, strings.Join(metadataOf(s.Context()).Get(auth.MetadataSubject), ","))
+		seen = append(seen, strings.Join(metadataOf(s.Context()).Get(identity.MetadataSubject), ","))
 		return nil
 	}}
 	srv := startGateway(t, startBackend(t, b), mw.Wrap)
@@ -52,7 +53,7 @@ func TestAuthBeforeAnyUpstreamCall(t *testing.T) {
 		return s
 	}
 	claims := func(exp, nbf time.Time) jwt.RegisteredClaims {
-		return jwt.RegisteredClaims{Subject: "demo", Issuer: auth.DefaultIssuer, IssuedAt: jwt.NewNumericDate(now.Add(-2 * time.Hour)),
+		return jwt.RegisteredClaims{Subject: "demo", Issuer: identity.DefaultIssuer, IssuedAt: jwt.NewNumericDate(now.Add(-2 * time.Hour)),
 			ExpiresAt: jwt.NewNumericDate(exp), NotBefore: jwt.NewNumericDate(nbf)}
 	}
 	valid := claims(now.Add(time.Hour), now.Add(-time.Hour))
@@ -87,7 +88,7 @@ func TestAuthBeforeAnyUpstreamCall(t *testing.T) {
 				h[k] = v
 			}
 			if tt.cookie != "-" {
-				h.Set("Cookie", auth.DefaultCookieName+"="+tt.cookie)
+				h.Set("Cookie", session.DefaultCookieName+"="+tt.cookie)
 			}
 			resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", h)
 			if resp.StatusCode != tt.wantStatus {

@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/relay"
 	"github.com/ssegate/ssegate/gateway/route"
@@ -82,9 +82,9 @@ func New(opts ...Option) (*Gateway, error) {
 	// upstream call, REST and SSE alike.
 	muxOpts = append(muxOpts,
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithOutgoingHeaderMatcher(auth.OutgoingHeaderMatcher),
-		runtime.WithOutgoingTrailerMatcher(auth.OutgoingTrailerMatcher),
-		runtime.WithMetadata(auth.PrincipalMetadata),
+		runtime.WithOutgoingHeaderMatcher(session.OutgoingHeaderMatcher),
+		runtime.WithOutgoingTrailerMatcher(session.OutgoingTrailerMatcher),
+		runtime.WithMetadata(session.PrincipalMetadata),
 	)
 	g := &Gateway{
 		cfg:          cfg,

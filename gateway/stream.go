@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/httperr"
 	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/relay"
@@ -63,7 +63,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		return
 	}
 
-	principal, signedIn := auth.FromContext(r.Context())
+	principal, signedIn := identity.FromContext(r.Context())
 	if signedIn && !principal.Expiry.IsZero() && !g.cfg.clock.Now().Before(principal.Expiry) {
 		httperr.Write(w, codes.Unauthenticated, "session expired")
 		return

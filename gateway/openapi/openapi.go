@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/httperr"
 	"github.com/ssegate/ssegate/gateway/resume"
 )
@@ -57,13 +57,13 @@ func WithInfo(title, version, description string) Option {
 }
 
 // WithCookieName sets the session cookie's name (default
-// auth.DefaultCookieName).
+// session.DefaultCookieName).
 func WithCookieName(name string) Option { return func(c *config) { c.cookie = name } }
 
 // WithPublicRoutes lists the routes served without a session, in the form
-// of auth.WithPublicRoutes: "METHOD /path", "/path" for any method, and a
+// of session.WithPublicRoutes: "METHOD /path", "/path" for any method, and a
 // trailing "/*" for everything below. Their operations get `security: []`.
-// Default: auth.DefaultPublicRoutes().
+// Default: session.DefaultPublicRoutes().
 func WithPublicRoutes(routes ...string) Option {
 	return func(c *config) { c.public = append([]string(nil), routes...) }
 }
@@ -73,7 +73,7 @@ func WithPublicRoutes(routes ...string) Option {
 // and options, so it can be committed and checked.
 func Generate(services []protoreflect.ServiceDescriptor, opts ...Option) ([]byte, error) {
 	cfg := config{title: "ssegate", version: "v1", description: defaultDescription,
-		cookie: auth.DefaultCookieName, public: auth.DefaultPublicRoutes()}
+		cookie: session.DefaultCookieName, public: session.DefaultPublicRoutes()}
 	for _, o := range opts {
 		o(&cfg)
 	}

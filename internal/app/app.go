@@ -24,7 +24,8 @@ import (
 
 	"github.com/ssegate/ssegate/apidocs"
 	"github.com/ssegate/ssegate/gateway"
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gen/openapi"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
@@ -39,7 +40,7 @@ import (
 // TokenConfig returns the session token settings: HS256 with the
 // configured secret, or with a random one that lives as long as the process
 // (enough for the all-in-one demo, not for separate processes).
-func TokenConfig(cfg config.Config, logger *slog.Logger) (auth.Config, error) {
+func TokenConfig(cfg config.Config, logger *slog.Logger) (identity.Config, error) {
 	c, random, err := tokenConfig(cfg)
 	if random {
 		logger.Warn(randomSecretWarning)
@@ -52,8 +53,8 @@ const randomSecretWarning = "no session-secret set: using a random one; sessions
 // tokenConfig is TokenConfig without the log, for a caller that reports
 // the random secret only once it has started (a failed start prints its
 // error alone); random tells whether the secret is one.
-func tokenConfig(cfg config.Config) (c auth.Config, random bool, err error) {
-	if cfg.SessionAlgorithm == auth.ES256 || cfg.SessionAlgorithm == auth.RS256 {
+func tokenConfig(cfg config.Config) (c identity.Config, random bool, err error) {
+	if cfg.SessionAlgorithm == identity.ES256 || cfg.SessionAlgorithm == identity.RS256 {
 		c, err = keySetConfig(cfg)
 		return c, false, err
 	}
@@ -61,39 +62,39 @@ func tokenConfig(cfg config.Config) (c auth.Config, random bool, err error) {
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
-			return auth.Config{}, false, err
+			return identity.Config{}, false, err
 		}
 		random = true
 	}
-	return auth.Config{Algorithm: auth.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, random, nil
+	return identity.Config{Algorithm: identity.HS256, Secret: secret, Lifetime: cfg.SessionTTL}, random, nil
 }
 
 // Verifier returns the verifier of the session tokens TokenConfig
 // describes.
-func Verifier(cfg config.Config, logger *slog.Logger) (*auth.Verifier, error) {
+func Verifier(cfg config.Config, logger *slog.Logger) (*identity.Verifier, error) {
 	tokens, err := TokenConfig(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewVerifier(tokens)
+	return identity.NewVerifier(tokens)
 }
 
 // keySetConfig loads the ES256/RS256 keys: the verification keys by kid,
 // and the signing key where one is configured (the auth service).
-func keySetConfig(cfg config.Config) (auth.Config, error) {
+func keySetConfig(cfg config.Config) (identity.Config, error) {
 	files := map[string]string{}
 	for _, kv := range cfg.SessionVerificationKeys {
 		kid, path, _ := strings.Cut(kv, "=") // validated by config
 		files[kid] = path
 	}
-	keys, err := auth.LoadVerificationKeys(files)
+	keys, err := identity.LoadVerificationKeys(files)
 	if err != nil {
-		return auth.Config{}, fmt.Errorf("session-verification-keys: %w", err)
+		return identity.Config{}, fmt.Errorf("session-verification-keys: %w", err)
 	}
-	c := auth.Config{Algorithm: cfg.SessionAlgorithm, VerificationKeys: keys, Lifetime: cfg.SessionTTL}
+	c := identity.Config{Algorithm: cfg.SessionAlgorithm, VerificationKeys: keys, Lifetime: cfg.SessionTTL}
 	if cfg.SessionSigningKeyFile != "" {
-		if c.SigningKey, err = auth.LoadSigningKey(cfg.SessionSigningKeyFile); err != nil {
-			return auth.Config{}, fmt.Errorf("session-signing-key-file: %w", err)
+		if c.SigningKey, err = identity.LoadSigningKey(cfg.SessionSigningKeyFile); err != nil {
+			return identity.Config{}, fmt.Errorf("session-signing-key-file: %w", err)
 		}
 		c.SigningKeyID = cfg.SessionSigningKeyID
 	}
@@ -148,7 +149,7 @@ type Gateway struct {
 
 // NewGateway assembles the gateway in front of the backends b; opts come
 // after those cfg implies.
-func NewGateway(ctx context.Context, cfg config.Config, v *auth.Verifier, b Backends, logger *slog.Logger, opts ...gateway.Option) (*Gateway, error) {
+func NewGateway(ctx context.Context, cfg config.Config, v *identity.Verifier, b Backends, logger *slog.Logger, opts ...gateway.Option) (*Gateway, error) {
 	g := &Gateway{}
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -158,11 +159,11 @@ func NewGateway(ctx context.Context, cfg config.Config, v *auth.Verifier, b Back
 		}
 		trusted = append(trusted, pfx)
 	}
-	mw, err := auth.NewMiddleware(v,
-		auth.WithAllowedOrigins(cfg.AllowedOrigins...),
-		auth.WithPublicRoutes(append(auth.DefaultPublicRoutes(), "GET /assets/*")...),
-		auth.WithTLS(cfg.TLS() || cfg.PublicHTTPS),
-		auth.WithLogger(logger),
+	mw, err := session.NewMiddleware(v,
+		session.WithAllowedOrigins(cfg.AllowedOrigins...),
+		session.WithPublicRoutes(append(session.DefaultPublicRoutes(), "GET /assets/*")...),
+		session.WithTLS(cfg.TLS() || cfg.PublicHTTPS),
+		session.WithLogger(logger),
 	)
 	if err != nil {
 		return nil, err
@@ -247,7 +248,7 @@ func (g *Gateway) Ready() error {
 }
 
 // NewGatewayHandler returns NewGateway's handler.
-func NewGatewayHandler(ctx context.Context, cfg config.Config, v *auth.Verifier, b Backends, logger *slog.Logger, opts ...gateway.Option) (http.Handler, error) {
+func NewGatewayHandler(ctx context.Context, cfg config.Config, v *identity.Verifier, b Backends, logger *slog.Logger, opts ...gateway.Option) (http.Handler, error) {
 	g, err := NewGateway(ctx, cfg, v, b, logger, opts...)
 	if err != nil {
 		return nil, err
@@ -301,9 +302,9 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // are signed (the auth service).
 func CheckSessionKeys(cfg config.Config, signs bool) error {
 	switch {
-	case cfg.SessionAlgorithm == auth.HS256 && cfg.SessionSecret == "":
+	case cfg.SessionAlgorithm == identity.HS256 && cfg.SessionSecret == "":
 		return errors.New("session-secret: required when the services run as separate processes")
-	case cfg.SessionAlgorithm != auth.HS256 && signs && cfg.SessionSigningKeyFile == "":
+	case cfg.SessionAlgorithm != identity.HS256 && signs && cfg.SessionSigningKeyFile == "":
 		return errors.New("session-signing-key-file: the auth service needs the key that signs sessions")
 	}
 	return nil

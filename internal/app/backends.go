@@ -13,13 +13,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	"github.com/ssegate/ssegate/internal/config"
 	authsvc "github.com/ssegate/ssegate/services/auth"
-	"github.com/ssegate/ssegate/services/identity"
 	"github.com/ssegate/ssegate/services/jobs"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
@@ -61,8 +60,8 @@ var healthMethods = []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.He
 // newBackend returns a Backend whose server requires a verified identity
 // on every call but the methods listed as public and the health checks, and
 // serves service sd once register has added it.
-func newBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
-	ic, err := identity.New(v, identity.WithPublicMethods(slices.Concat(public, healthMethods)...), identity.WithLogger(logger))
+func newBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
+	ic, err := identity.NewInterceptor(v, identity.WithPublicMethods(slices.Concat(public, healthMethods)...), identity.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +76,7 @@ func newBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger, sd pro
 
 // NewAuthBackend builds the auth service: users from cfg.UsersFile, or the
 // demo users.
-func NewAuthBackend(cfg config.Config, tokens auth.Config, logger *slog.Logger) (*Backend, error) {
+func NewAuthBackend(cfg config.Config, tokens identity.Config, logger *slog.Logger) (*Backend, error) {
 	users, err := authsvc.DefaultUsers()
 	if cfg.UsersFile != "" {
 		users, err = authsvc.LoadUsers(cfg.UsersFile)
@@ -85,11 +84,11 @@ func NewAuthBackend(cfg config.Config, tokens auth.Config, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := auth.NewIssuer(tokens)
+	issuer, err := identity.NewIssuer(tokens)
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := auth.NewVerifier(tokens)
+	verifier, err := identity.NewVerifier(tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +102,7 @@ func NewAuthBackend(cfg config.Config, tokens auth.Config, logger *slog.Logger) 
 
 // NewLogsBackend builds the logs service on its own store under
 // cfg.DataDir/logs, tailing cfg.LogDir when set.
-func NewLogsBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger) (*Backend, error) {
+func NewLogsBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger) (*Backend, error) {
 	db, err := store.Open(filepath.Join(cfg.DataDir, "logs"), store.WithLogger(logger))
 	if err != nil {
 		return nil, err
@@ -128,7 +127,7 @@ func NewLogsBackend(cfg config.Config, v *auth.Verifier, logger *slog.Logger) (*
 // NewJobsBackend builds the jobs service on its own store under
 // cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddrs
 // with their creator's identity.
-func NewJobsBackend(cfg config.Config, v *auth.Verifier, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
+func NewJobsBackend(cfg config.Config, v *identity.Verifier, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
 	conn, err := Dial(cfg, logsAddrs, identity.DialOptions()...)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"net"
 	"sync"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
@@ -21,7 +21,7 @@ type Demo struct {
 
 	cfg      config.Config
 	logger   *slog.Logger
-	verifier *auth.Verifier
+	verifier *identity.Verifier
 	server   *Server
 	served   chan error
 	backends Backends
@@ -77,7 +77,7 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.NewVerifier(tokens)
+	v, err := identity.NewVerifier(tokens)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/ssegate/ssegate/gateway"
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/internal/metrics"
 	"github.com/ssegate/ssegate/internal/requestid"
 )
@@ -103,7 +103,7 @@ func annotate(ctx context.Context, r *http.Request) metadata.MD {
 	if rec := recordFrom(r.Context()); rec != nil {
 		rec.route, _ = runtime.HTTPPathPattern(ctx)
 		rec.rpc, _ = runtime.RPCMethod(ctx)
-		if p, ok := auth.FromContext(r.Context()); ok {
+		if p, ok := identity.FromContext(r.Context()); ok {
 			rec.subject = p.Subject
 		}
 	}

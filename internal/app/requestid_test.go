@@ -19,7 +19,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	"github.com/ssegate/ssegate/internal/app"
@@ -107,11 +108,11 @@ func TestRequestIDReachesHeaderLogAndBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := auth.NewVerifier(tokens)
+	v, err := identity.NewVerifier(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := auth.NewIssuer(tokens)
+	issuer, err := identity.NewIssuer(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestRequestIDReachesHeaderLogAndBackend(t *testing.T) {
 	get := func(path, accept string) (string, []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), "GET", hs.URL+path, nil)
-		req.Header.Set("Cookie", auth.DefaultCookieName+"="+token)
+		req.Header.Set("Cookie", session.DefaultCookieName+"="+token)
 		req.Header.Set("Accept", accept)
 		req.Header.Set("X-Request-Id", "spoofed")
 		req.Header.Set("Grpc-Metadata-X-Request-Id", "spoofed")

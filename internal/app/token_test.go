@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
 )
@@ -59,7 +59,7 @@ func TestES256KeySetFromConfig(t *testing.T) {
 		return cfg
 	}
 	logger := slog.New(slog.DiscardHandler)
-	tokens := func(cfg config.Config) auth.Config {
+	tokens := func(cfg config.Config) identity.Config {
 		t.Helper()
 		c, err := app.TokenConfig(cfg, logger)
 		if err != nil {
@@ -68,11 +68,11 @@ func TestES256KeySetFromConfig(t *testing.T) {
 		return c
 	}
 	// The auth service signed with the old key, then rotated to the new one.
-	oldIssuer, err := auth.NewIssuer(tokens(load("-session-signing-key-file", oldKey, "-session-signing-key-id", "old")))
+	oldIssuer, err := identity.NewIssuer(tokens(load("-session-signing-key-file", oldKey, "-session-signing-key-id", "old")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	newIssuer, err := auth.NewIssuer(tokens(load("-session-signing-key-file", newKey, "-session-signing-key-id", "new")))
+	newIssuer, err := identity.NewIssuer(tokens(load("-session-signing-key-file", newKey, "-session-signing-key-id", "new")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +84,12 @@ func TestES256KeySetFromConfig(t *testing.T) {
 	if err := app.CheckSessionKeys(gatewayCfg, true); err == nil {
 		t.Fatal("an auth service without a signing key was accepted")
 	}
-	verifier, err := auth.NewVerifier(tokens(gatewayCfg))
+	verifier, err := identity.NewVerifier(tokens(gatewayCfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	for name, iss := range map[string]*auth.Issuer{"old": oldIssuer, "new": newIssuer} {
+	for name, iss := range map[string]*identity.Issuer{"old": oldIssuer, "new": newIssuer} {
 		tok, _, err := iss.Issue("demo", now)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +99,7 @@ func TestES256KeySetFromConfig(t *testing.T) {
 		}
 	}
 	// Once the old kid is dropped, its tokens are refused.
-	rotated, err := auth.NewVerifier(tokens(load("-session-verification-keys", "new="+newPub)))
+	rotated, err := identity.NewVerifier(tokens(load("-session-verification-keys", "new="+newPub)))
 	if err != nil {
 		t.Fatal(err)
 	}

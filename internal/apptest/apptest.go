@@ -22,7 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
@@ -141,7 +142,7 @@ func (c *Client) Token(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for _, ck := range c.HTTP.Jar.Cookies(u) {
-		if ck.Name == auth.DefaultCookieName {
+		if ck.Name == session.DefaultCookieName {
 			return ck.Value
 		}
 	}
@@ -261,7 +262,7 @@ func DialLogs(t testing.TB, addr, token string) *Logs {
 // Append adds an entry to the log name, creating it, and returns its
 // offset (the event id readers see).
 func (l *Logs) Append(ctx context.Context, name, text string) (uint64, error) {
-	ctx = metadata.AppendToOutgoingContext(ctx, auth.MetadataToken, l.token)
+	ctx = metadata.AppendToOutgoingContext(ctx, identity.MetadataToken, l.token)
 	res, err := logsv1.NewLogServiceClient(l.conn).Append(ctx, &logsv1.AppendRequest{Name: name, Text: text})
 	if err != nil {
 		return 0, fmt.Errorf("append to %s: %w", name, err)

@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	ssegate "github.com/ssegate/ssegate/gateway"
-	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 )
 
@@ -22,7 +23,7 @@ type gateway struct {
 
 func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	t.Helper()
-	m, err := gwauth.NewMiddleware(verifier(t), gwauth.WithClock(clock))
+	m, err := session.NewMiddleware(verifier(t), session.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +124,14 @@ func TestThroughGateway(t *testing.T) {
 			if slices.Contains(attrs, "Secure") != tls {
 				t.Errorf("Set-Cookie %q: Secure should be %v", set[0], tls)
 			}
-			cookie, ok := strings.CutPrefix(attrs[0], gwauth.DefaultCookieName+"=")
+			cookie, ok := strings.CutPrefix(attrs[0], session.DefaultCookieName+"=")
 			if !ok || cookie == "" {
 				t.Fatalf("Set-Cookie %q: no session", set[0])
 			}
-			session := http.Header{"Cookie": {gwauth.DefaultCookieName + "=" + cookie}}
+			signedIn := http.Header{"Cookie": {session.DefaultCookieName + "=" + cookie}}
 
 			// WhoAmI with the cookie, and with spoofed identity on top.
-			iss, err := gwauth.NewIssuer(tokenCfg)
+			iss, err := identity.NewIssuer(tokenCfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,12 +139,12 @@ func TestThroughGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			spoofed := session.Clone()
+			spoofed := signedIn.Clone()
 			spoofed.Set("Authorization", "Bearer "+opsToken)
 			spoofed.Set("Grpc-Metadata-X-Ssegate-Token", opsToken)
 			spoofed.Set("X-Ssegate-Subject", "ops")
 			spoofed.Set("Grpc-Metadata-Cookie", "ssegate_session="+opsToken)
-			for _, h := range []http.Header{session, spoofed} {
+			for _, h := range []http.Header{signedIn, spoofed} {
 				who := g.do(t, "GET", "/v1/sessions/current", "", h)
 				if who.status != 200 || !strings.Contains(who.body, `"username":"demo"`) {
 					t.Fatalf("whoami: %d %s", who.status, who.body)
@@ -159,12 +160,12 @@ func TestThroughGateway(t *testing.T) {
 			}
 
 			// Sign out clears the cookie.
-			logout := g.do(t, "DELETE", "/v1/sessions/current", "", session)
+			logout := g.do(t, "DELETE", "/v1/sessions/current", "", signedIn)
 			if logout.status != 200 {
 				t.Fatalf("logout: %d %s", logout.status, logout.body)
 			}
 			clear := logout.header.Values("Set-Cookie")
-			if len(clear) != 1 || !strings.HasPrefix(clear[0], gwauth.DefaultCookieName+"=;") || !strings.Contains(clear[0], "Max-Age=0") {
+			if len(clear) != 1 || !strings.HasPrefix(clear[0], session.DefaultCookieName+"=;") || !strings.Contains(clear[0], "Max-Age=0") {
 				t.Fatalf("logout Set-Cookie = %q", clear)
 			}
 			if strings.Contains(clear[0], "Secure") != tls {
@@ -183,7 +184,7 @@ func TestThroughGateway(t *testing.T) {
 						t.Errorf("call %d: backend got %s: %v", i, k, md[k])
 					}
 				}
-				tok := md.Get(gwauth.MetadataToken)
+				tok := md.Get(identity.MetadataToken)
 				if i < 3 {
 					if len(tok) != 0 {
 						t.Errorf("login %d: token metadata %q without a session", i, tok)
@@ -193,7 +194,7 @@ func TestThroughGateway(t *testing.T) {
 				if len(tok) != 1 || tok[0] != cookie {
 					t.Errorf("call %d: token metadata %q, want the session's", i, tok)
 				}
-				if sub := md.Get(gwauth.MetadataSubject); len(sub) != 1 || sub[0] != "demo" {
+				if sub := md.Get(identity.MetadataSubject); len(sub) != 1 || sub[0] != "demo" {
 					t.Errorf("call %d: subject metadata %q", i, sub)
 				}
 			}

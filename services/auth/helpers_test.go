@@ -14,17 +14,16 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 
-	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	"github.com/ssegate/ssegate/services/auth"
-	"github.com/ssegate/ssegate/services/identity"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
 	t0        = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
-	tokenCfg  = gwauth.Config{Secret: []byte("0123456789abcdef0123456789abcdef"), Issuer: "ssegate-test"}
+	tokenCfg  = identity.Config{Secret: []byte("0123456789abcdef0123456789abcdef"), Issuer: "ssegate-test"}
 	testUsers = sync.OnceValue(func() auth.Users {
 		u := auth.Users{}
 		for name, pw := range map[string]string{"demo": "demo", "ops": "ops", "long": string(make72())} {
@@ -49,9 +48,9 @@ func make72() []byte {
 
 func clock() time.Time { return t0 }
 
-func verifier(t testing.TB) *gwauth.Verifier {
+func verifier(t testing.TB) *identity.Verifier {
 	t.Helper()
-	v, err := gwauth.NewVerifier(tokenCfg)
+	v, err := identity.NewVerifier(tokenCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func verifier(t testing.TB) *gwauth.Verifier {
 
 func newService(t testing.TB, users auth.Users) *auth.Service {
 	t.Helper()
-	iss, err := gwauth.NewIssuer(tokenCfg)
+	iss, err := identity.NewIssuer(tokenCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +93,7 @@ func (b *backend) calls() []metadata.MD {
 
 func startBackend(t *testing.T, users auth.Users) *backend {
 	t.Helper()
-	ic, err := identity.New(verifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
+	ic, err := identity.NewInterceptor(verifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 )
 
@@ -50,14 +50,14 @@ type Service struct {
 	authv1.UnimplementedAuthServiceServer
 
 	users  Users
-	issuer *gwauth.Issuer
+	issuer *identity.Issuer
 	dummy  []byte // compared against for unknown users, so they cost as much
 	now    func() time.Time
 	log    *slog.Logger
 }
 
 // New returns the service for users, signing sessions with issuer.
-func New(users Users, issuer *gwauth.Issuer, opts ...Option) (*Service, error) {
+func New(users Users, issuer *identity.Issuer, opts ...Option) (*Service, error) {
 	if issuer == nil {
 		return nil, errors.New("auth: nil issuer")
 	}
@@ -90,7 +90,7 @@ func New(users Users, issuer *gwauth.Issuer, opts ...Option) (*Service, error) {
 }
 
 // Login checks the credentials and sends a new session token in the
-// response header metadata (gwauth.MetadataSetSession).
+// response header metadata (identity.MetadataSetSession).
 func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
 	name, password := req.GetUsername(), req.GetPassword()
 	if name == "" || password == "" {
@@ -112,7 +112,7 @@ func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 		s.log.ErrorContext(ctx, "auth: issue token", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	md := metadata.Pairs(gwauth.MetadataSetSession, token, gwauth.MetadataSessionExpires, strconv.FormatInt(exp.Unix(), 10))
+	md := metadata.Pairs(identity.MetadataSetSession, token, identity.MetadataSessionExpires, strconv.FormatInt(exp.Unix(), 10))
 	if err := grpc.SetHeader(ctx, md); err != nil {
 		s.log.ErrorContext(ctx, "auth: set session header", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
@@ -121,14 +121,14 @@ func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	return &authv1.LoginResponse{Principal: principal(name, exp)}, nil
 }
 
-// Logout asks the gateway to clear the cookie (gwauth.MetadataClearSession).
+// Logout asks the gateway to clear the cookie (identity.MetadataClearSession).
 // Tokens are not revoked: one copied elsewhere stays valid until it expires.
 func (s *Service) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
-	if err := grpc.SetHeader(ctx, metadata.Pairs(gwauth.MetadataClearSession, "1")); err != nil {
+	if err := grpc.SetHeader(ctx, metadata.Pairs(identity.MetadataClearSession, "1")); err != nil {
 		s.log.ErrorContext(ctx, "auth: set clear header", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	if p, ok := gwauth.FromContext(ctx); ok {
+	if p, ok := identity.FromContext(ctx); ok {
 		s.log.InfoContext(ctx, "auth: signed out", "user", p.Subject)
 	}
 	return &authv1.LogoutResponse{}, nil
@@ -136,7 +136,7 @@ func (s *Service) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.
 
 // WhoAmI returns the principal the identity interceptor verified.
 func (s *Service) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.WhoAmIResponse, error) {
-	p, ok := gwauth.FromContext(ctx)
+	p, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "sign in required")
 	}

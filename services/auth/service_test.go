@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	"github.com/ssegate/ssegate/services/auth"
 )
@@ -20,7 +20,7 @@ func TestLogin(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, testUsers())
 	client := authv1.NewAuthServiceClient(b.conn)
-	exp := t0.Add(gwauth.DefaultLifetime)
+	exp := t0.Add(identity.DefaultLifetime)
 	long := string(make72())
 
 	cases := []struct {
@@ -49,7 +49,7 @@ func TestLogin(t *testing.T) {
 			if tc.code == codes.Unauthenticated && status.Convert(err).Message() != "wrong username or password" {
 				t.Fatalf("message %q", status.Convert(err).Message())
 			}
-			tokens := header.Get(gwauth.MetadataSetSession)
+			tokens := header.Get(identity.MetadataSetSession)
 			if tc.code != codes.OK {
 				if len(tokens) != 0 {
 					t.Fatal("session token sent on failure")
@@ -57,14 +57,14 @@ func TestLogin(t *testing.T) {
 				return
 			}
 			if len(tokens) != 1 {
-				t.Fatalf("%s = %q, want one token", gwauth.MetadataSetSession, tokens)
+				t.Fatalf("%s = %q, want one token", identity.MetadataSetSession, tokens)
 			}
 			p, err := verifier(t).Verify(tokens[0], t0)
 			if err != nil || p.Subject != tc.user || !p.Expiry.Equal(exp) {
 				t.Fatalf("token: %+v, %v; want %s until %v", p, err, tc.user, exp)
 			}
-			if got := header.Get(gwauth.MetadataSessionExpires); len(got) != 1 || got[0] != strconv.FormatInt(exp.Unix(), 10) {
-				t.Fatalf("%s = %q", gwauth.MetadataSessionExpires, got)
+			if got := header.Get(identity.MetadataSessionExpires); len(got) != 1 || got[0] != strconv.FormatInt(exp.Unix(), 10) {
+				t.Fatalf("%s = %q", identity.MetadataSessionExpires, got)
 			}
 			if res.GetPrincipal().GetUsername() != tc.user || !res.GetPrincipal().GetExpireTime().AsTime().Equal(exp) {
 				t.Fatalf("principal = %v", res.GetPrincipal())
@@ -77,7 +77,7 @@ func TestLogoutAndWhoAmI(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, testUsers())
 	client := authv1.NewAuthServiceClient(b.conn)
-	iss, err := gwauth.NewIssuer(tokenCfg)
+	iss, err := identity.NewIssuer(tokenCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestLogoutAndWhoAmI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signedIn := metadata.AppendToOutgoingContext(t.Context(), gwauth.MetadataToken, tok)
+	signedIn := metadata.AppendToOutgoingContext(t.Context(), identity.MetadataToken, tok)
 
 	res, err := client.WhoAmI(signedIn, &authv1.WhoAmIRequest{})
 	if err != nil || res.GetPrincipal().GetUsername() != "ops" || !res.GetPrincipal().GetExpireTime().AsTime().Equal(exp) {
@@ -94,7 +94,7 @@ func TestLogoutAndWhoAmI(t *testing.T) {
 	if _, err := client.WhoAmI(t.Context(), &authv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("WhoAmI without a token: %v", err)
 	}
-	forged := metadata.AppendToOutgoingContext(t.Context(), gwauth.MetadataSubject, "ops")
+	forged := metadata.AppendToOutgoingContext(t.Context(), identity.MetadataSubject, "ops")
 	if _, err := client.WhoAmI(forged, &authv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("WhoAmI with a bare subject: %v", err)
 	}
@@ -104,7 +104,7 @@ func TestLogoutAndWhoAmI(t *testing.T) {
 		if _, err := client.Logout(ctx, &authv1.LogoutRequest{}, grpc.Header(&header)); err != nil {
 			t.Fatalf("Logout %s: %v", name, err)
 		}
-		if len(header.Get(gwauth.MetadataClearSession)) != 1 || len(header.Get(gwauth.MetadataSetSession)) != 0 {
+		if len(header.Get(identity.MetadataClearSession)) != 1 || len(header.Get(identity.MetadataSetSession)) != 0 {
 			t.Fatalf("Logout %s header = %v", name, header)
 		}
 	}
@@ -137,7 +137,7 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	iss, err := gwauth.NewIssuer(tokenCfg)
+	iss, err := identity.NewIssuer(tokenCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
 
-	gwauth "github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 )
 
 // Users maps a user name to its bcrypt hash.
@@ -51,7 +51,7 @@ func ParseUsers(data []byte) (Users, error) {
 	}
 	u := make(Users, len(f.Users))
 	for name, hash := range f.Users {
-		if !gwauth.ValidSubject(name) {
+		if !identity.ValidSubject(name) {
 			return nil, fmt.Errorf("auth: user name %q must be 1 to 256 printable ASCII characters", name)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/services/store"
 	"github.com/ssegate/ssegate/services/store/storerpc"
 
@@ -21,10 +21,10 @@ import (
 // maxIDLen bounds job ids; the service makes 26-character ones.
 const maxIDLen = 64
 
-func caller(ctx context.Context) (auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
+func caller(ctx context.Context) (identity.Principal, error) {
+	p, ok := identity.FromContext(ctx)
 	if !ok || p.Subject == "" {
-		return auth.Principal{}, status.Error(codes.Unauthenticated, "sign in to use jobs")
+		return identity.Principal{}, status.Error(codes.Unauthenticated, "sign in to use jobs")
 	}
 	return p, nil
 }
@@ -51,7 +51,7 @@ func errNotFound(id string) error {
 }
 
 // get returns the caller's job id.
-func (s *Service) get(ctx context.Context, p auth.Principal, id string) (store.Stream, record, error) {
+func (s *Service) get(ctx context.Context, p identity.Principal, id string) (store.Stream, record, error) {
 	j, err := s.st.Get(ctx, Namespace, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && j.Owner != p.Subject) {
 		return store.Stream{}, record{}, errNotFound(id)

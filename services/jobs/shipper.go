@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
 
@@ -28,7 +28,7 @@ func (s *Service) startShipping(j store.Stream, rec record) {
 	if s.logs == nil {
 		return
 	}
-	p := auth.Principal{Subject: j.Owner, Token: rec.Token}
+	p := identity.Principal{Subject: j.Owner, Token: rec.Token}
 	s.life.Go(func(ctx context.Context) {
 		ctx = metadata.NewOutgoingContext(ctx, p.Metadata())
 		if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {

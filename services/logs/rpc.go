@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/services/store"
 	"github.com/ssegate/ssegate/services/store/storerpc"
 
@@ -23,10 +23,10 @@ var (
 	errDuplicate = errors.New("logs: duplicate entry")
 )
 
-func caller(ctx context.Context) (auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
+func caller(ctx context.Context) (identity.Principal, error) {
+	p, ok := identity.FromContext(ctx)
 	if !ok || p.Subject == "" {
-		return auth.Principal{}, status.Error(codes.Unauthenticated, "sign in to use logs")
+		return identity.Principal{}, status.Error(codes.Unauthenticated, "sign in to use logs")
 	}
 	return p, nil
 }

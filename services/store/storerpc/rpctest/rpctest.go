@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 )
 
 // ServerOptions returns interceptors that put the principal named by the
@@ -29,20 +29,20 @@ func ServerOptions() []grpc.ServerOption {
 // As returns a context whose calls carry user's identity, with a token made
 // up from the name.
 func As(ctx context.Context, user string) context.Context {
-	return metadata.NewOutgoingContext(ctx, auth.Principal{Subject: user, Token: "token-of-" + user}.Metadata())
+	return metadata.NewOutgoingContext(ctx, identity.Principal{Subject: user, Token: "token-of-" + user}.Metadata())
 }
 
 func withPrincipal(ctx context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
-	sub := md.Get(auth.MetadataSubject)
+	sub := md.Get(identity.MetadataSubject)
 	if len(sub) != 1 || sub[0] == "" {
 		return ctx
 	}
-	p := auth.Principal{Subject: sub[0]}
-	if tok := md.Get(auth.MetadataToken); len(tok) > 0 {
+	p := identity.Principal{Subject: sub[0]}
+	if tok := md.Get(identity.MetadataToken); len(tok) > 0 {
 		p.Token = tok[0]
 	}
-	return auth.NewContext(ctx, p)
+	return identity.NewContext(ctx, p)
 }
 
 type stream struct {

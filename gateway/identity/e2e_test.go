@@ -14,9 +14,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
-	"github.com/ssegate/ssegate/services/identity"
 )
 
 // whoAmI answers with whatever principal the interceptor put in the context.
@@ -29,7 +28,7 @@ func (whoAmI) Login(context.Context, *authv1.LoginRequest) (*authv1.LoginRespons
 }
 
 func (whoAmI) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.WhoAmIResponse, error) {
-	p, ok := auth.FromContext(ctx)
+	p, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "no principal")
 	}
@@ -70,7 +69,7 @@ func TestClientInterceptorsForwardIdentity(t *testing.T) {
 	client := authv1.NewAuthServiceClient(conn)
 	hc := healthpb.NewHealthClient(conn)
 	tok := issue(t, "demo", t0)
-	signedIn := auth.NewContext(t.Context(), auth.Principal{Subject: "demo", Token: tok})
+	signedIn := identity.NewContext(t.Context(), identity.Principal{Subject: "demo", Token: tok})
 
 	res, err := client.WhoAmI(signedIn, &authv1.WhoAmIRequest{})
 	if err != nil {

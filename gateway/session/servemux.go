@@ -1,4 +1,4 @@
-package auth
+package session
 
 import (
 	"context"
@@ -6,24 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssegate/ssegate/gateway/identity"
+
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-)
-
-// Header metadata with which the auth service asks the gateway to set or
-// clear the session cookie. The gateway turns them into Set-Cookie and never
-// forwards them (nor any other x-ssegate-* key) to the browser.
-const (
-	// MetadataSetSession holds a freshly signed token for the cookie.
-	MetadataSetSession = "x-ssegate-set-session"
-	// MetadataSessionExpires holds the token's expiry in Unix seconds, for
-	// gRPC clients that read it; the gateway takes the expiry from the token.
-	MetadataSessionExpires = "x-ssegate-session-expires"
-	// MetadataClearSession, with any value, clears the cookie.
-	MetadataClearSession = "x-ssegate-clear-session"
 )
 
 // ServeMuxOptions are the grpc-gateway options the middleware needs: turning
@@ -65,9 +54,9 @@ func OutgoingTrailerMatcher(key string) (string, bool) {
 // PrincipalMetadata is the runtime.WithMetadata annotator: the metadata of
 // the principal Wrap verified, or nothing on a public route without one.
 func PrincipalMetadata(ctx context.Context, r *http.Request) metadata.MD {
-	p, ok := FromContext(ctx)
+	p, ok := identity.FromContext(ctx)
 	if !ok && r != nil {
-		p, ok = FromContext(r.Context())
+		p, ok = identity.FromContext(r.Context())
 	}
 	if !ok || p.Token == "" {
 		return nil
@@ -76,7 +65,7 @@ func PrincipalMetadata(ctx context.Context, r *http.Request) metadata.MD {
 }
 
 // ForwardSession is the runtime.WithForwardResponseOption hook that turns
-// MetadataSetSession and MetadataClearSession into Set-Cookie. The token is
+// identity.MetadataSetSession and identity.MetadataClearSession into Set-Cookie. The token is
 // verified first, so a misconfigured backend cannot plant a cookie that
 // every later request would fail on.
 func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
@@ -88,7 +77,7 @@ func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, 
 	if !ok {
 		secure = m.tls
 	}
-	set := md.HeaderMD.Get(MetadataSetSession)
+	set := md.HeaderMD.Get(identity.MetadataSetSession)
 	switch {
 	case len(set) > 0:
 		if len(set) != 1 {
@@ -116,7 +105,7 @@ func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, 
 			SameSite: http.SameSiteLaxMode,
 		})
 		w.Header().Set("Cache-Control", "no-store")
-	case len(md.HeaderMD.Get(MetadataClearSession)) > 0:
+	case len(md.HeaderMD.Get(identity.MetadataClearSession)) > 0:
 		http.SetCookie(w, m.clearCookie(secure))
 		w.Header().Set("Cache-Control", "no-store")
 	}

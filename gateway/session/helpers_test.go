@@ -1,4 +1,4 @@
-package auth_test
+package session_test
 
 import (
 	"crypto/ecdsa"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 )
 
 // t0 is the fixed "now" of every test; nothing here reads the wall clock.
@@ -21,29 +21,29 @@ const testIssuer = "ssegate-test"
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-func hsConfig() auth.Config {
-	return auth.Config{Secret: testSecret, Issuer: testIssuer, Lifetime: time.Hour}
+func hsConfig() identity.Config {
+	return identity.Config{Secret: testSecret, Issuer: testIssuer, Lifetime: time.Hour}
 }
 
-func mustIssuer(t testing.TB, cfg auth.Config) *auth.Issuer {
+func mustIssuer(t testing.TB, cfg identity.Config) *identity.Issuer {
 	t.Helper()
-	i, err := auth.NewIssuer(cfg)
+	i, err := identity.NewIssuer(cfg)
 	if err != nil {
 		t.Fatalf("NewIssuer: %v", err)
 	}
 	return i
 }
 
-func mustVerifier(t testing.TB, cfg auth.Config) *auth.Verifier {
+func mustVerifier(t testing.TB, cfg identity.Config) *identity.Verifier {
 	t.Helper()
-	v, err := auth.NewVerifier(cfg)
+	v, err := identity.NewVerifier(cfg)
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
 	return v
 }
 
-func mustIssue(t testing.TB, i *auth.Issuer, subject string, now time.Time) string {
+func mustIssue(t testing.TB, i *identity.Issuer, subject string, now time.Time) string {
 	t.Helper()
 	tok, _, err := i.Issue(subject, now)
 	if err != nil {
@@ -97,4 +97,19 @@ func ecKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
+	out := jwt.MapClaims{}
+	for key, val := range c {
+		out[key] = val
+	}
+	if v == nil {
+		delete(out, k)
+	} else {
+		out[k] = v
+	}
+	return out
+}
+
+func TestVerifyHS256(t *testing.T) {
 }

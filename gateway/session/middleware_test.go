@@ -1,4 +1,4 @@
-package auth_test
+package session_test
 
 import (
 	"encoding/json"
@@ -11,8 +11,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ssegate/ssegate/gateway/auth"
 	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 )
 
 const (
@@ -24,13 +25,13 @@ const (
 // recorder is the downstream handler: it counts calls and keeps what it saw.
 type recorder struct {
 	calls     atomic.Int32
-	principal atomic.Pointer[auth.Principal]
+	principal atomic.Pointer[identity.Principal]
 	header    atomic.Pointer[http.Header]
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.calls.Add(1)
-	if p, ok := auth.FromContext(r.Context()); ok {
+	if p, ok := identity.FromContext(r.Context()); ok {
 		rec.principal.Store(&p)
 	}
 	h := r.Header.Clone()
@@ -38,14 +39,14 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func newMiddleware(t testing.TB, opts ...auth.Option) *auth.Middleware {
+func newMiddleware(t testing.TB, opts ...session.Option) *session.Middleware {
 	t.Helper()
-	base := []auth.Option{
-		auth.WithAllowedOrigins(appOrigin, devOrigin),
-		auth.WithPublicRoutes(append(auth.DefaultPublicRoutes(), "GET /static/*")...),
-		auth.WithClock(func() time.Time { return t0 }),
+	base := []session.Option{
+		session.WithAllowedOrigins(appOrigin, devOrigin),
+		session.WithPublicRoutes(append(session.DefaultPublicRoutes(), "GET /static/*")...),
+		session.WithClock(func() time.Time { return t0 }),
 	}
-	m, err := auth.NewMiddleware(mustVerifier(t, hsConfig()), append(base, opts...)...)
+	m, err := session.NewMiddleware(mustVerifier(t, hsConfig()), append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("NewMiddleware: %v", err)
 	}
@@ -71,7 +72,7 @@ func TestMiddleware(t *testing.T) {
 	valid := mustIssue(t, iss, "demo", t0)
 	c := claims(t0)
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, testSecret, "", c) }
-	cookie := func(v string) string { return auth.DefaultCookieName + "=" + v }
+	cookie := func(v string) string { return session.DefaultCookieName + "=" + v }
 	spoofed := map[string][]string{
 		"Authorization":                    {"Bearer x"},
 		"Proxy-Authorization":              {"Basic eA=="},
@@ -154,7 +155,7 @@ func TestMiddleware(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := newMiddleware(t, auth.WithTLS(tc.tls))
+			m := newMiddleware(t, session.WithTLS(tc.tls))
 			rec := &recorder{}
 			method, path := tc.method, tc.path
 			if method == "" {
@@ -253,35 +254,35 @@ func TestNewMiddlewareErrors(t *testing.T) {
 	v := mustVerifier(t, hsConfig())
 	cases := []struct {
 		name string
-		opts []auth.Option
+		opts []session.Option
 	}{
-		{"wildcard origin", []auth.Option{auth.WithAllowedOrigins("*")}},
-		{"null origin", []auth.Option{auth.WithAllowedOrigins("null")}},
-		{"origin with path", []auth.Option{auth.WithAllowedOrigins("https://a.example/app")}},
-		{"origin without scheme", []auth.Option{auth.WithAllowedOrigins("a.example")}},
-		{"ftp origin", []auth.Option{auth.WithAllowedOrigins("ftp://a.example")}},
-		{"route without path", []auth.Option{auth.WithPublicRoutes("GET")}},
-		{"route relative", []auth.Option{auth.WithPublicRoutes("GET v1/x")}},
-		{"route unclean", []auth.Option{auth.WithPublicRoutes("/a/../b")}},
-		{"route lower-case method", []auth.Option{auth.WithPublicRoutes("get /")}},
-		{"cookie name with space", []auth.Option{auth.WithCookieName("a b")}},
-		{"empty cookie name", []auth.Option{auth.WithCookieName("")}},
-		{"__Host- cookie without TLS", []auth.Option{auth.WithCookieName("__Host-s")}},
-		{"nil clock", []auth.Option{auth.WithClock(nil)}},
+		{"wildcard origin", []session.Option{session.WithAllowedOrigins("*")}},
+		{"null origin", []session.Option{session.WithAllowedOrigins("null")}},
+		{"origin with path", []session.Option{session.WithAllowedOrigins("https://a.example/app")}},
+		{"origin without scheme", []session.Option{session.WithAllowedOrigins("a.example")}},
+		{"ftp origin", []session.Option{session.WithAllowedOrigins("ftp://a.example")}},
+		{"route without path", []session.Option{session.WithPublicRoutes("GET")}},
+		{"route relative", []session.Option{session.WithPublicRoutes("GET v1/x")}},
+		{"route unclean", []session.Option{session.WithPublicRoutes("/a/../b")}},
+		{"route lower-case method", []session.Option{session.WithPublicRoutes("get /")}},
+		{"cookie name with space", []session.Option{session.WithCookieName("a b")}},
+		{"empty cookie name", []session.Option{session.WithCookieName("")}},
+		{"__Host- cookie without TLS", []session.Option{session.WithCookieName("__Host-s")}},
+		{"nil clock", []session.Option{session.WithClock(nil)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := auth.NewMiddleware(v, tc.opts...); err == nil {
+			if _, err := session.NewMiddleware(v, tc.opts...); err == nil {
 				t.Fatal("NewMiddleware accepted the options")
 			}
 		})
 	}
-	if _, err := auth.NewMiddleware(nil); err == nil {
+	if _, err := session.NewMiddleware(nil); err == nil {
 		t.Error("NewMiddleware accepted a nil verifier")
 	}
-	m, err := auth.NewMiddleware(v, auth.WithTLS(true), auth.WithCookieName("__Host-s"),
-		auth.WithAllowedOrigins("HTTPS://App.Example.com:443"))
+	m, err := session.NewMiddleware(v, session.WithTLS(true), session.WithCookieName("__Host-s"),
+		session.WithAllowedOrigins("HTTPS://App.Example.com:443"))
 	if err != nil {
 		t.Fatalf("NewMiddleware: %v", err)
 	}

@@ -1,4 +1,4 @@
-package auth
+package session
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssegate/ssegate/gateway/identity"
 
 	"google.golang.org/grpc/codes"
 
@@ -92,9 +94,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // Middleware checks Origin, answers CORS, drops client-sent identity
-// headers and turns the session cookie into a Principal.
+// headers and turns the session cookie into an identity.Principal.
 type Middleware struct {
-	verifier *Verifier
+	verifier *identity.Verifier
 	cookie   string
 	origins  map[string]bool
 	public   []route
@@ -105,7 +107,7 @@ type Middleware struct {
 
 // NewMiddleware builds the middleware around v, the verifier of the session
 // tokens.
-func NewMiddleware(v *Verifier, opts ...Option) (*Middleware, error) {
+func NewMiddleware(v *identity.Verifier, opts ...Option) (*Middleware, error) {
 	if v == nil {
 		return nil, errors.New("auth: middleware needs a verifier")
 	}
@@ -201,11 +203,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		p, err := m.authenticate(cookies)
 		ctx := context.WithValue(r.Context(), secureKey{}, secure)
 		if err == nil {
-			ctx = NewContext(ctx, p)
+			ctx = identity.NewContext(ctx, p)
 		}
 		if err != nil && !m.isPublic(r) {
 			msg := msgSignIn
-			if errors.Is(err, ErrTokenExpired) {
+			if errors.Is(err, identity.ErrTokenExpired) {
 				msg = msgExpired
 			}
 			m.log.DebugContext(r.Context(), "auth: session refused", "method", r.Method, "path", truncate(r.URL.Path, 200), "err", err)
@@ -223,7 +225,7 @@ var errNoSession = errors.New("auth: no session cookie")
 // authenticate returns the principal of the first valid cookie. A browser
 // may send several cookies of one name (one set by a sibling subdomain);
 // none of them may lock the user out while a good one is there.
-func (m *Middleware) authenticate(cookies []*http.Cookie) (Principal, error) {
+func (m *Middleware) authenticate(cookies []*http.Cookie) (identity.Principal, error) {
 	err := errNoSession
 	now := m.now()
 	for _, c := range cookies {
@@ -231,11 +233,11 @@ func (m *Middleware) authenticate(cookies []*http.Cookie) (Principal, error) {
 		if verr == nil {
 			return p, nil
 		}
-		if err == errNoSession || errors.Is(verr, ErrTokenExpired) {
+		if err == errNoSession || errors.Is(verr, identity.ErrTokenExpired) {
 			err = verr
 		}
 	}
-	return Principal{}, err
+	return identity.Principal{}, err
 }
 
 // checkOrigin reports the normalized origin, whether it is the request's own,

@@ -1,4 +1,4 @@
-package auth
+package identity
 
 import (
 	"crypto"
@@ -29,7 +29,7 @@ func ParseSigningKeyPEM(data []byte) (crypto.Signer, error) {
 	case *rsa.PrivateKey:
 		return k, nil
 	}
-	return nil, fmt.Errorf("auth: unsupported private key type %T", key)
+	return nil, fmt.Errorf("identity: unsupported private key type %T", key)
 }
 
 // ParseVerificationKeyPEM reads an ECDSA or RSA public key from the first PEM
@@ -56,22 +56,22 @@ func ParseVerificationKeyPEM(data []byte) (crypto.PublicKey, error) {
 	case *rsa.PublicKey:
 		return k, nil
 	}
-	return nil, fmt.Errorf("auth: unsupported public key type %T", key)
+	return nil, fmt.Errorf("identity: unsupported public key type %T", key)
 }
 
 // parsePEM decodes the first PEM block of data with the parser for its type.
 func parsePEM(data []byte, what string, parsers map[string]func([]byte) (any, error)) (any, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, errors.New("auth: no PEM block")
+		return nil, errors.New("identity: no PEM block")
 	}
 	parse, ok := parsers[block.Type]
 	if !ok {
-		return nil, fmt.Errorf("auth: PEM block %q is not a %s", block.Type, what)
+		return nil, fmt.Errorf("identity: PEM block %q is not a %s", block.Type, what)
 	}
 	key, err := parse(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("auth: parse %s: %w", what, err)
+		return nil, fmt.Errorf("identity: parse %s: %w", what, err)
 	}
 	return key, nil
 }
@@ -80,7 +80,7 @@ func parsePEM(data []byte, what string, parsers map[string]func([]byte) (any, er
 func LoadSigningKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("auth: read signing key: %w", err)
+		return nil, fmt.Errorf("identity: read signing key: %w", err)
 	}
 	return ParseSigningKeyPEM(data)
 }
@@ -92,10 +92,10 @@ func LoadVerificationKeys(files map[string]string) (map[string]crypto.PublicKey,
 	for kid, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("auth: read verification key %q: %w", kid, err)
+			return nil, fmt.Errorf("identity: read verification key %q: %w", kid, err)
 		}
 		if keys[kid], err = ParseVerificationKeyPEM(data); err != nil {
-			return nil, fmt.Errorf("auth: verification key %q: %w", kid, err)
+			return nil, fmt.Errorf("identity: verification key %q: %w", kid, err)
 		}
 	}
 	return keys, nil

@@ -1,7 +1,7 @@
 // Package auth verifies who is calling: the session cookie a browser sends,
 // the Origin it comes from, and the signed token that carries the verified
 // identity on to backends.
-package auth
+package identity
 
 import (
 	"context"
@@ -47,3 +47,16 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+// Header metadata with which the auth service asks the gateway to set or
+// clear the session cookie. The gateway turns them into Set-Cookie and never
+// forwards them (nor any other x-ssegate-* key) to the browser.
+const (
+	// MetadataSetSession holds a freshly signed token for the cookie.
+	MetadataSetSession = "x-ssegate-set-session"
+	// MetadataSessionExpires holds the token's expiry in Unix seconds, for
+	// gRPC clients that read it; the gateway takes the expiry from the token.
+	MetadataSessionExpires = "x-ssegate-session-expires"
+	// MetadataClearSession, with any value, clears the cookie.
+	MetadataClearSession = "x-ssegate-clear-session"
+)

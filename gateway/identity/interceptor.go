@@ -14,12 +14,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/ssegate/ssegate/gateway/auth"
 )
 
-// Option configures an Interceptor.
-type Option func(*options)
+// InterceptorOption configures an Interceptor.
+type InterceptorOption func(*options)
 
 type options struct {
 	public []string
@@ -30,27 +28,27 @@ type options struct {
 // WithPublicMethods lists full method names ("/pkg.Service/Method") served
 // without an identity, such as signing in. A valid token on them is still
 // verified and put in the context.
-func WithPublicMethods(fullMethods ...string) Option {
+func WithPublicMethods(fullMethods ...string) InterceptorOption {
 	return func(o *options) { o.public = append(o.public, fullMethods...) }
 }
 
 // WithClock injects the clock tokens are checked against (default time.Now).
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+func WithClock(now func() time.Time) InterceptorOption { return func(o *options) { o.now = now } }
 
 // WithLogger sets the logger for refused calls (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+func WithLogger(l *slog.Logger) InterceptorOption { return func(o *options) { o.log = l } }
 
 // Interceptor verifies the token in incoming metadata and puts the
-// principal in the context with auth.NewContext.
+// principal in the context with NewContext.
 type Interceptor struct {
-	verifier *auth.Verifier
+	verifier *Verifier
 	public   map[string]bool
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-// New builds an Interceptor around v.
-func New(v *auth.Verifier, opts ...Option) (*Interceptor, error) {
+// NewInterceptor builds an Interceptor around v.
+func NewInterceptor(v *Verifier, opts ...InterceptorOption) (*Interceptor, error) {
 	if v == nil {
 		return nil, errors.New("identity: nil verifier")
 	}
@@ -118,28 +116,28 @@ var errNoToken = errors.New("identity: no token")
 func (i *Interceptor) authenticate(ctx context.Context, method string) (context.Context, error) {
 	p, err := i.verify(ctx)
 	if err == nil {
-		return auth.NewContext(ctx, p), nil
+		return NewContext(ctx, p), nil
 	}
 	if i.public[method] {
 		return ctx, nil
 	}
 	i.log.DebugContext(ctx, "identity: call refused", "method", method, "err", err)
-	if errors.Is(err, auth.ErrTokenExpired) {
+	if errors.Is(err, ErrTokenExpired) {
 		return nil, status.Error(codes.Unauthenticated, "session expired")
 	}
 	return nil, status.Error(codes.Unauthenticated, "sign in required")
 }
 
-func (i *Interceptor) verify(ctx context.Context) (auth.Principal, error) {
+func (i *Interceptor) verify(ctx context.Context) (Principal, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(auth.MetadataToken)
+	vals := md.Get(MetadataToken)
 	switch len(vals) {
 	case 0:
-		return auth.Principal{}, errNoToken
+		return Principal{}, errNoToken
 	case 1:
 	default:
 		// Two tokens mean someone added one: trust neither.
-		return auth.Principal{}, errors.New("identity: several tokens")
+		return Principal{}, errors.New("identity: several tokens")
 	}
 	return i.verifier.Verify(vals[0], i.now())
 }
@@ -149,7 +147,7 @@ func (i *Interceptor) verify(ctx context.Context) (auth.Principal, error) {
 // the same user. Identity metadata already in ctx is replaced; without a
 // principal, ctx is returned as it is.
 func Outgoing(ctx context.Context) context.Context {
-	p, ok := auth.FromContext(ctx)
+	p, ok := FromContext(ctx)
 	if !ok || p.Token == "" {
 		return ctx
 	}

@@ -1,4 +1,4 @@
-package auth
+package identity
 
 import (
 	"crypto"
@@ -39,9 +39,9 @@ const (
 // Errors of Issue and Verify. Verify wraps one of ErrTokenInvalid and
 // ErrTokenExpired; the wrapped detail is for logs, never for browsers.
 var (
-	ErrTokenInvalid = errors.New("auth: invalid session token")
-	ErrTokenExpired = errors.New("auth: session expired")
-	ErrBadSubject   = errors.New("auth: subject must be 1 to 256 printable ASCII characters")
+	ErrTokenInvalid = errors.New("identity: invalid session token")
+	ErrTokenExpired = errors.New("identity: session expired")
+	ErrBadSubject   = errors.New("identity: subject must be 1 to 256 printable ASCII characters")
 )
 
 // Config describes how session tokens are signed and verified.
@@ -103,16 +103,16 @@ func (c Config) validate() (*keys, error) {
 		k.skew = DefaultClockSkew
 	}
 	if k.lifetime < 0 || k.skew < 0 {
-		return nil, errors.New("auth: lifetime and clock skew must not be negative")
+		return nil, errors.New("identity: lifetime and clock skew must not be negative")
 	}
 	switch c.Algorithm {
 	case "", HS256:
 		k.alg = jwt.SigningMethodHS256
 		if len(c.Secret) < MinSecretSize {
-			return nil, fmt.Errorf("auth: HS256 needs a secret of at least %d bytes", MinSecretSize)
+			return nil, fmt.Errorf("identity: HS256 needs a secret of at least %d bytes", MinSecretSize)
 		}
 		if c.SigningKey != nil || len(c.VerificationKeys) > 0 {
-			return nil, errors.New("auth: HS256 takes a secret, not key pairs")
+			return nil, errors.New("identity: HS256 takes a secret, not key pairs")
 		}
 		k.secret = append([]byte(nil), c.Secret...)
 		return k, nil
@@ -121,36 +121,36 @@ func (c Config) validate() (*keys, error) {
 	case RS256:
 		k.alg = jwt.SigningMethodRS256
 	default:
-		return nil, fmt.Errorf("auth: unsupported algorithm %q (want HS256, ES256 or RS256)", c.Algorithm)
+		return nil, fmt.Errorf("identity: unsupported algorithm %q (want HS256, ES256 or RS256)", c.Algorithm)
 	}
 	if len(c.Secret) > 0 {
-		return nil, fmt.Errorf("auth: %s takes key pairs, not a secret", c.Algorithm)
+		return nil, fmt.Errorf("identity: %s takes key pairs, not a secret", c.Algorithm)
 	}
 	for kid, pub := range c.VerificationKeys {
 		if kid == "" {
-			return nil, errors.New("auth: verification key with an empty kid")
+			return nil, errors.New("identity: verification key with an empty kid")
 		}
 		if err := checkPublicKey(k.alg, pub); err != nil {
-			return nil, fmt.Errorf("auth: verification key %q: %w", kid, err)
+			return nil, fmt.Errorf("identity: verification key %q: %w", kid, err)
 		}
 		k.verify[kid] = pub
 	}
 	if c.SigningKey != nil {
 		if k.kid == "" {
-			return nil, errors.New("auth: a signing key needs a SigningKeyID")
+			return nil, errors.New("identity: a signing key needs a SigningKeyID")
 		}
 		pub := c.SigningKey.Public()
 		if err := checkPublicKey(k.alg, pub); err != nil {
-			return nil, fmt.Errorf("auth: signing key: %w", err)
+			return nil, fmt.Errorf("identity: signing key: %w", err)
 		}
 		if other, ok := k.verify[k.kid]; ok && !samePublicKey(other, pub) {
-			return nil, fmt.Errorf("auth: kid %q names two different keys", k.kid)
+			return nil, fmt.Errorf("identity: kid %q names two different keys", k.kid)
 		}
 		k.verify[k.kid] = pub
 		k.signer = c.SigningKey
 	}
 	if len(k.verify) == 0 {
-		return nil, fmt.Errorf("auth: %s needs a signing key or verification keys", c.Algorithm)
+		return nil, fmt.Errorf("identity: %s needs a signing key or verification keys", c.Algorithm)
 	}
 	return k, nil
 }
@@ -216,7 +216,7 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	if k.secret == nil && k.signer == nil {
-		return nil, errors.New("auth: an issuer needs a signing key")
+		return nil, errors.New("identity: an issuer needs a signing key")
 	}
 	return &Issuer{k: k}, nil
 }
@@ -249,10 +249,10 @@ func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error)
 	}
 	s, err := t.SignedString(key)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("auth: sign token: %w", err)
+		return "", time.Time{}, fmt.Errorf("identity: sign token: %w", err)
 	}
 	if len(s) > MaxTokenSize {
-		return "", time.Time{}, errors.New("auth: token too large")
+		return "", time.Time{}, errors.New("identity: token too large")
 	}
 	return s, exp, nil
 }

@@ -1,4 +1,4 @@
-package auth_test
+package session_test
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/session"
 )
 
 func TestIncomingHeaderMatcher(t *testing.T) {
@@ -42,7 +43,7 @@ func TestIncomingHeaderMatcher(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
 			t.Parallel()
-			got, ok := auth.IncomingHeaderMatcher(tc.in)
+			got, ok := session.IncomingHeaderMatcher(tc.in)
 			if ok != (tc.want != "") || got != tc.want {
 				t.Fatalf("IncomingHeaderMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
 			}
@@ -55,20 +56,20 @@ func TestOutgoingMatchers(t *testing.T) {
 	cases := []struct {
 		in, header, trailer string // "" means refused
 	}{
-		{auth.MetadataSetSession, "", ""},
-		{auth.MetadataSessionExpires, "", ""},
-		{auth.MetadataClearSession, "", ""},
-		{auth.MetadataToken, "", ""},
+		{identity.MetadataSetSession, "", ""},
+		{identity.MetadataSessionExpires, "", ""},
+		{identity.MetadataClearSession, "", ""},
+		{identity.MetadataToken, "", ""},
 		{"X-Ssegate-Anything", "", ""},
 		{"trace-id", "Grpc-Metadata-trace-id", "Grpc-Trailer-trace-id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
 			t.Parallel()
-			if got, ok := auth.OutgoingHeaderMatcher(tc.in); ok != (tc.header != "") || got != tc.header {
+			if got, ok := session.OutgoingHeaderMatcher(tc.in); ok != (tc.header != "") || got != tc.header {
 				t.Errorf("OutgoingHeaderMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.header)
 			}
-			if got, ok := auth.OutgoingTrailerMatcher(tc.in); ok != (tc.trailer != "") || got != tc.trailer {
+			if got, ok := session.OutgoingTrailerMatcher(tc.in); ok != (tc.trailer != "") || got != tc.trailer {
 				t.Errorf("OutgoingTrailerMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.trailer)
 			}
 		})
@@ -78,16 +79,16 @@ func TestOutgoingMatchers(t *testing.T) {
 func TestPrincipalMetadata(t *testing.T) {
 	t.Parallel()
 	r := httptest.NewRequest("GET", "/", nil)
-	if md := auth.PrincipalMetadata(r.Context(), r); md != nil {
+	if md := session.PrincipalMetadata(r.Context(), r); md != nil {
 		t.Errorf("without a principal: %v, want nil", md)
 	}
-	p := auth.Principal{Subject: "demo", Token: "tok"}
-	r = r.WithContext(auth.NewContext(r.Context(), p))
-	md := auth.PrincipalMetadata(context.Background(), r)
-	if got := md.Get(auth.MetadataToken); len(got) != 1 || got[0] != "tok" {
+	p := identity.Principal{Subject: "demo", Token: "tok"}
+	r = r.WithContext(identity.NewContext(r.Context(), p))
+	md := session.PrincipalMetadata(context.Background(), r)
+	if got := md.Get(identity.MetadataToken); len(got) != 1 || got[0] != "tok" {
 		t.Errorf("token metadata = %q", got)
 	}
-	if got := md.Get(auth.MetadataSubject); len(got) != 1 || got[0] != "demo" {
+	if got := md.Get(identity.MetadataSubject); len(got) != 1 || got[0] != "demo" {
 		t.Errorf("subject metadata = %q", got)
 	}
 	if len(newMiddleware(t).ServeMuxOptions()) == 0 {
@@ -113,20 +114,20 @@ func TestForwardSession(t *testing.T) {
 		secure  bool
 		cleared bool
 	}{
-		{name: "set", md: metadata.Pairs(auth.MetadataSetSession, tok, auth.MetadataSessionExpires, "1"), cookie: tok, maxAge: 50 * 60},
-		{name: "set under TLS option", tls: true, md: metadata.Pairs(auth.MetadataSetSession, tok), cookie: tok, maxAge: 50 * 60, secure: true},
-		{name: "set over TLS request", reqTLS: true, md: metadata.Pairs(auth.MetadataSetSession, tok), cookie: tok, maxAge: 50 * 60, secure: true},
-		{name: "clear", md: metadata.Pairs(auth.MetadataClearSession, "1"), cleared: true},
-		{name: "clear under TLS", tls: true, md: metadata.Pairs(auth.MetadataClearSession, "1"), cleared: true, secure: true},
+		{name: "set", md: metadata.Pairs(identity.MetadataSetSession, tok, identity.MetadataSessionExpires, "1"), cookie: tok, maxAge: 50 * 60},
+		{name: "set under TLS option", tls: true, md: metadata.Pairs(identity.MetadataSetSession, tok), cookie: tok, maxAge: 50 * 60, secure: true},
+		{name: "set over TLS request", reqTLS: true, md: metadata.Pairs(identity.MetadataSetSession, tok), cookie: tok, maxAge: 50 * 60, secure: true},
+		{name: "clear", md: metadata.Pairs(identity.MetadataClearSession, "1"), cleared: true},
+		{name: "clear under TLS", tls: true, md: metadata.Pairs(identity.MetadataClearSession, "1"), cleared: true, secure: true},
 		{name: "nothing", md: metadata.Pairs("other", "x")},
-		{name: "garbage token", md: metadata.Pairs(auth.MetadataSetSession, "garbage"), code: codes.Internal},
-		{name: "expired token", md: metadata.Pairs(auth.MetadataSetSession, expired), code: codes.Internal},
-		{name: "two tokens", md: metadata.Pairs(auth.MetadataSetSession, tok, auth.MetadataSetSession, tok), code: codes.Internal},
+		{name: "garbage token", md: metadata.Pairs(identity.MetadataSetSession, "garbage"), code: codes.Internal},
+		{name: "expired token", md: metadata.Pairs(identity.MetadataSetSession, expired), code: codes.Internal},
+		{name: "two tokens", md: metadata.Pairs(identity.MetadataSetSession, tok, identity.MetadataSetSession, tok), code: codes.Internal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := newMiddleware(t, auth.WithTLS(tc.tls))
+			m := newMiddleware(t, session.WithTLS(tc.tls))
 			var fwdErr error
 			h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ctx := runtime.NewServerMetadataContext(r.Context(), runtime.ServerMetadata{HeaderMD: tc.md})
@@ -159,7 +160,7 @@ func TestForwardSession(t *testing.T) {
 			for i, part := range strings.Split(sc[0], "; ") {
 				k, v, _ := strings.Cut(part, "=")
 				if i == 0 {
-					if k != auth.DefaultCookieName || v != tc.cookie {
+					if k != session.DefaultCookieName || v != tc.cookie {
 						t.Fatalf("cookie %q=%q, want %q", k, v, tc.cookie)
 					}
 					continue

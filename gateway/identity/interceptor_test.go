@@ -13,24 +13,22 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
-	"github.com/ssegate/ssegate/services/identity"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
-	t0     = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
 	secret = []byte("0123456789abcdef0123456789abcdef")
-	cfg    = auth.Config{Secret: secret, Issuer: "ssegate-test", Lifetime: time.Hour}
+	cfg    = identity.Config{Secret: secret, Issuer: "ssegate-test", Lifetime: time.Hour}
 )
 
 func clock() time.Time { return t0 }
 
 func issue(t testing.TB, subject string, now time.Time) string {
 	t.Helper()
-	iss, err := auth.NewIssuer(cfg)
+	iss, err := identity.NewIssuer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +41,11 @@ func issue(t testing.TB, subject string, now time.Time) string {
 
 func newInterceptor(t testing.TB) *identity.Interceptor {
 	t.Helper()
-	v, err := auth.NewVerifier(cfg)
+	v, err := identity.NewVerifier(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i, err := identity.New(v, identity.WithClock(clock),
+	i, err := identity.NewInterceptor(v, identity.WithClock(clock),
 		identity.WithPublicMethods(authv1.AuthService_Login_FullMethodName, authv1.AuthService_Logout_FullMethodName))
 	if err != nil {
 		t.Fatal(err)
@@ -86,17 +84,17 @@ func TestInterceptors(t *testing.T) {
 	}{
 		{name: "no metadata", method: private, code: codes.Unauthenticated, message: "sign in required"},
 		{name: "no token", method: private, md: metadata.Pairs("other", "x"), code: codes.Unauthenticated, message: "sign in required"},
-		{name: "subject without token", method: private, md: metadata.Pairs(auth.MetadataSubject, "demo"), code: codes.Unauthenticated},
-		{name: "empty token", method: private, md: metadata.Pairs(auth.MetadataToken, ""), code: codes.Unauthenticated},
-		{name: "garbage token", method: private, md: metadata.Pairs(auth.MetadataToken, "garbage"), code: codes.Unauthenticated, message: "sign in required"},
-		{name: "wrong key", method: private, md: metadata.Pairs(auth.MetadataToken, wrongKey), code: codes.Unauthenticated},
-		{name: "expired", method: private, md: metadata.Pairs(auth.MetadataToken, expired), code: codes.Unauthenticated, message: "session expired"},
-		{name: "two tokens", method: private, md: metadata.Pairs(auth.MetadataToken, good, auth.MetadataToken, good), code: codes.Unauthenticated},
-		{name: "good", method: private, md: metadata.Pairs(auth.MetadataToken, good), subject: "demo"},
-		{name: "subject comes from the token", method: private, md: metadata.Pairs(auth.MetadataToken, good, auth.MetadataSubject, "ops"), subject: "demo"},
+		{name: "subject without token", method: private, md: metadata.Pairs(identity.MetadataSubject, "demo"), code: codes.Unauthenticated},
+		{name: "empty token", method: private, md: metadata.Pairs(identity.MetadataToken, ""), code: codes.Unauthenticated},
+		{name: "garbage token", method: private, md: metadata.Pairs(identity.MetadataToken, "garbage"), code: codes.Unauthenticated, message: "sign in required"},
+		{name: "wrong key", method: private, md: metadata.Pairs(identity.MetadataToken, wrongKey), code: codes.Unauthenticated},
+		{name: "expired", method: private, md: metadata.Pairs(identity.MetadataToken, expired), code: codes.Unauthenticated, message: "session expired"},
+		{name: "two tokens", method: private, md: metadata.Pairs(identity.MetadataToken, good, identity.MetadataToken, good), code: codes.Unauthenticated},
+		{name: "good", method: private, md: metadata.Pairs(identity.MetadataToken, good), subject: "demo"},
+		{name: "subject comes from the token", method: private, md: metadata.Pairs(identity.MetadataToken, good, identity.MetadataSubject, "ops"), subject: "demo"},
 		{name: "public without token", method: authv1.AuthService_Login_FullMethodName},
-		{name: "public with garbage", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(auth.MetadataToken, "garbage")},
-		{name: "public with good token", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(auth.MetadataToken, good), subject: "demo"},
+		{name: "public with garbage", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(identity.MetadataToken, "garbage")},
+		{name: "public with good token", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(identity.MetadataToken, good), subject: "demo"},
 		{name: "whoami is not public", method: authv1.AuthService_WhoAmI_FullMethodName, code: codes.Unauthenticated},
 	}
 	ic := newInterceptor(t)
@@ -107,7 +105,7 @@ func TestInterceptors(t *testing.T) {
 			if tc.md != nil {
 				ctx = metadata.NewIncomingContext(ctx, tc.md)
 			}
-			check := func(kind string, calls int32, seen *auth.Principal, err error) {
+			check := func(kind string, calls int32, seen *identity.Principal, err error) {
 				t.Helper()
 				if status.Code(err) != tc.code {
 					t.Fatalf("%s: error %v, want %v", kind, err, tc.code)
@@ -127,10 +125,10 @@ func TestInterceptors(t *testing.T) {
 			}
 
 			var calls atomic.Int32
-			var seen *auth.Principal
+			var seen *identity.Principal
 			_, err := ic.Unary()(ctx, "req", &grpc.UnaryServerInfo{FullMethod: tc.method}, func(ctx context.Context, _ any) (any, error) {
 				calls.Add(1)
-				if p, ok := auth.FromContext(ctx); ok {
+				if p, ok := identity.FromContext(ctx); ok {
 					seen = &p
 				}
 				return "resp", nil
@@ -141,7 +139,7 @@ func TestInterceptors(t *testing.T) {
 			seen = nil
 			err = ic.Stream()(nil, fakeStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: tc.method, IsServerStream: true}, func(_ any, ss grpc.ServerStream) error {
 				calls.Add(1)
-				if p, ok := auth.FromContext(ss.Context()); ok {
+				if p, ok := identity.FromContext(ss.Context()); ok {
 					seen = &p
 				}
 				return nil
@@ -153,20 +151,20 @@ func TestInterceptors(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	v, err := auth.NewVerifier(cfg)
+	v, err := identity.NewVerifier(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := identity.New(nil); err == nil {
+	if _, err := identity.NewInterceptor(nil); err == nil {
 		t.Error("nil verifier accepted")
 	}
-	if _, err := identity.New(v, identity.WithClock(nil)); err == nil {
+	if _, err := identity.NewInterceptor(v, identity.WithClock(nil)); err == nil {
 		t.Error("nil clock accepted")
 	}
-	if _, err := identity.New(v, identity.WithPublicMethods("Login")); err == nil {
+	if _, err := identity.NewInterceptor(v, identity.WithPublicMethods("Login")); err == nil {
 		t.Error("short method name accepted")
 	}
-	if i, err := identity.New(v); err != nil || len(i.ServerOptions()) != 2 {
+	if i, err := identity.NewInterceptor(v); err != nil || len(i.ServerOptions()) != 2 {
 		t.Errorf("New: %v", err)
 	}
 }
@@ -177,11 +175,11 @@ func TestOutgoing(t *testing.T) {
 	if got := identity.Outgoing(ctx); got != ctx {
 		t.Error("Outgoing changed a context without a principal")
 	}
-	p := auth.Principal{Subject: "demo", Token: "tok"}
-	ctx = metadata.AppendToOutgoingContext(ctx, "trace", "t1", auth.MetadataToken, "stale", auth.MetadataSubject, "ops")
-	out := identity.Outgoing(auth.NewContext(ctx, p))
+	p := identity.Principal{Subject: "demo", Token: "tok"}
+	ctx = metadata.AppendToOutgoingContext(ctx, "trace", "t1", identity.MetadataToken, "stale", identity.MetadataSubject, "ops")
+	out := identity.Outgoing(identity.NewContext(ctx, p))
 	md, _ := metadata.FromOutgoingContext(out)
-	want := map[string]string{auth.MetadataToken: "tok", auth.MetadataSubject: "demo", "trace": "t1"}
+	want := map[string]string{identity.MetadataToken: "tok", identity.MetadataSubject: "demo", "trace": "t1"}
 	for k, v := range want {
 		if got := md.Get(k); len(got) != 1 || got[0] != v {
 			t.Errorf("%s = %q, want [%s]", k, got, v)
@@ -189,7 +187,7 @@ func TestOutgoing(t *testing.T) {
 	}
 	// The caller's context is untouched.
 	orig, _ := metadata.FromOutgoingContext(ctx)
-	if got := orig.Get(auth.MetadataToken); len(got) != 1 || got[0] != "stale" {
+	if got := orig.Get(identity.MetadataToken); len(got) != 1 || got[0] != "stale" {
 		t.Errorf("caller's metadata changed: %q", got)
 	}
 }

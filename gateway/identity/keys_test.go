@@ -1,4 +1,4 @@
-package auth_test
+package identity_test
 
 import (
 	"crypto"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/identity"
 )
 
 func pemOf(typ string, der []byte) []byte {
@@ -53,7 +53,7 @@ func TestParseKeysPEM(t *testing.T) {
 	for _, tc := range signing {
 		t.Run("signing "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			k, err := auth.ParseSigningKeyPEM(tc.data)
+			k, err := identity.ParseSigningKeyPEM(tc.data)
 			if tc.want == nil {
 				if err == nil {
 					t.Fatal("accepted")
@@ -85,7 +85,7 @@ func TestParseKeysPEM(t *testing.T) {
 	for _, tc := range verification {
 		t.Run("verification "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			k, err := auth.ParseVerificationKeyPEM(tc.data)
+			k, err := identity.ParseVerificationKeyPEM(tc.data)
 			if tc.want == nil {
 				if err == nil {
 					t.Fatal("accepted")
@@ -120,27 +120,27 @@ func TestLoadKeys(t *testing.T) {
 	privPath := write("signing.pem", pemOf("PRIVATE KEY", priv))
 	pubPath := write("k1.pem", pemOf("PUBLIC KEY", pub))
 
-	signer, err := auth.LoadSigningKey(privPath)
+	signer, err := identity.LoadSigningKey(privPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.LoadVerificationKeys(map[string]string{"k1": pubPath})
+	keys, err := identity.LoadVerificationKeys(map[string]string{"k1": pubPath})
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := mustIssuer(t, auth.Config{Algorithm: auth.ES256, SigningKey: signer, SigningKeyID: "k1"})
-	v := mustVerifier(t, auth.Config{Algorithm: auth.ES256, VerificationKeys: keys})
+	iss := mustIssuer(t, identity.Config{Algorithm: identity.ES256, SigningKey: signer, SigningKeyID: "k1"})
+	v := mustVerifier(t, identity.Config{Algorithm: identity.ES256, VerificationKeys: keys})
 	if _, err := v.Verify(mustIssue(t, iss, "demo", t0), t0); err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := auth.LoadSigningKey(filepath.Join(dir, "missing.pem")); err == nil {
+	if _, err := identity.LoadSigningKey(filepath.Join(dir, "missing.pem")); err == nil {
 		t.Error("LoadSigningKey: missing file accepted")
 	}
-	if _, err := auth.LoadVerificationKeys(map[string]string{"k2": filepath.Join(dir, "missing.pem")}); err == nil {
+	if _, err := identity.LoadVerificationKeys(map[string]string{"k2": filepath.Join(dir, "missing.pem")}); err == nil {
 		t.Error("LoadVerificationKeys: missing file accepted")
 	}
-	if _, err := auth.LoadVerificationKeys(map[string]string{"k2": privPath}); err == nil {
+	if _, err := identity.LoadVerificationKeys(map[string]string{"k2": privPath}); err == nil {
 		t.Error("LoadVerificationKeys: private key accepted")
 	}
 }
