@@ -1,43 +1,20 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ssegate/ssegate/internal/apptest"
 )
-
-// lockedBuffer collects a child's stderr for the test log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // SIGTERM drains the real binary: every open stream gets a reconnect event
 // with a retry, and the process exits, successfully, within the drain
@@ -50,11 +27,7 @@ func TestSIGTERMDrainsStreamsAndExits(t *testing.T) {
 		exitBound    = drainTimeout + 5*time.Second // app.ShutdownGrace
 	)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ssegate-demo")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(apptest.Build(t, "ssegate-demo"), "ssegate-demo")
 	logDir := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -63,54 +36,9 @@ func TestSIGTERMDrainsStreamsAndExits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-log-dir", logDir,
+	demo := apptest.StartProcess(t, bin, "-addr", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-log-dir", logDir,
 		"-heartbeat", "1s", "-drain-timeout", drainTimeout.String(), "-reconnect-jitter", "1s", "-max-streams-per-user", "0")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // this child only, by its pid
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("ssegate-demo stderr:\n%s", stderr.String())
-		}
-	})
-
-	// The binary prints its URL once it listens.
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`running on (http://\S+)`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-urls:
-	case <-exited:
-		t.Fatalf("ssegate-demo exited at start: %v", waitErr)
-	case <-time.After(20 * time.Second):
-		t.Fatal("ssegate-demo printed no URL within 20s")
-	}
+	base := "http://" + demo.Addr
 
 	c := apptest.SignIn(t, base, "demo", nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -151,7 +79,7 @@ func TestSIGTERMDrainsStreamsAndExits(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := demo.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	type ending struct {
@@ -188,18 +116,16 @@ func TestSIGTERMDrainsStreamsAndExits(t *testing.T) {
 		}
 		lastEnd = time.Since(start)
 	}
-	select {
-	case <-exited:
-		took := time.Since(start)
-		if waitErr != nil {
-			t.Fatalf("ssegate-demo exited with %v after SIGTERM", waitErr)
-		}
-		t.Logf("SIGTERM: %d streams got their reconnect event within %s; the process exited after %s (bound %s)",
-			streams, lastEnd.Round(time.Millisecond), took.Round(time.Millisecond), exitBound)
-	case <-time.After(exitBound):
+	waitErr, exited := demo.Wait(exitBound)
+	if !exited {
 		t.Fatalf("ssegate-demo still running %s after SIGTERM", exitBound)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"stopped serving HTTP","streams":5`) {
+	if waitErr != nil {
+		t.Fatalf("ssegate-demo exited with %v after SIGTERM", waitErr)
+	}
+	t.Logf("SIGTERM: %d streams got their reconnect event within %s; the process exited after %s (bound %s)",
+		streams, lastEnd.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), exitBound)
+	if !strings.Contains(demo.Stderr(), `"msg":"stopped serving HTTP","streams":5`) {
 		t.Errorf("no log of the drain of 5 streams")
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {

@@ -1,6 +1,8 @@
 // Package nginx_test runs the demo behind a real nginx with an ordinary
 // reverse-proxy configuration, buffering left on, and checks that streams
-// behave as they do without it.
+// behave as they do without it; and two gateway processes behind one nginx,
+// one killed and the other drained, with the upstream settings the README
+// gives.
 package nginx_test
 
 import (
@@ -22,8 +24,10 @@ import (
 	"github.com/ssegate/ssegate/internal/apptest"
 )
 
-// proxyReadTimeout is nginx's proxy_read_timeout in the config below: the
-// longest it waits for the next bytes of a response before closing it.
+// proxyReadTimeout is nginx's proxy_read_timeout for event streams in the
+// config below: the longest it waits for the next bytes of a response
+// before closing it. Other requests keep nginx's default (60 s), so that a
+// sign-in on a busy machine is not cut.
 const proxyReadTimeout = 3 * time.Second
 
 const nginxConf = `# An ordinary reverse proxy: proxy_buffering is left on (the default).
@@ -39,14 +43,19 @@ http {
     fastcgi_temp_path {{dir}}/tmp/fastcgi;
     uwsgi_temp_path {{dir}}/tmp/uwsgi;
     scgi_temp_path {{dir}}/tmp/scgi;
+{{http}}
     server {
         listen 127.0.0.1:{{port}};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+{{server}}
         location / {
             proxy_pass http://{{upstream}};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+        location ~ /events$ {
+            proxy_pass http://{{upstream}};
             proxy_read_timeout {{timeout}}s;
         }
     }
@@ -74,10 +83,18 @@ func nginxBinary(t *testing.T) string {
 	return ""
 }
 
+// site is what differs between the tests' nginx configurations.
+type site struct {
+	// upstream is what proxy_pass names: host:port, or an upstream block.
+	upstream string
+	// http and server are added to the http block and to the server.
+	http, server string
+}
+
 // startNginx runs nginx in the foreground on a free loopback port in front
-// of upstream (host:port) and returns its base URL. It is stopped by its
-// pid when the test ends.
-func startNginx(t *testing.T, upstream string) string {
+// of s and returns its base URL. It is stopped by its pid when the test
+// ends.
+func startNginx(t *testing.T, s site) string {
 	t.Helper()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
@@ -94,7 +111,7 @@ func startNginx(t *testing.T, upstream string) string {
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
 		conf := strings.NewReplacer("{{dir}}", dir, "{{user}}", user, "{{port}}", strconv.Itoa(port),
-			"{{upstream}}", upstream, "{{timeout}}", strconv.Itoa(int(proxyReadTimeout/time.Second))).Replace(nginxConf)
+			"{{upstream}}", s.upstream, "{{http}}", s.http, "{{server}}", s.server, "{{timeout}}", strconv.Itoa(int(proxyReadTimeout/time.Second))).Replace(nginxConf)
 		confPath := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -181,7 +198,7 @@ func TestEventsPassNginxAsTheyAreSent(t *testing.T) {
 	cfg := apptest.Config(t)
 	cfg.TrustedProxies = []string{"127.0.0.1"}
 	demo := apptest.StartDemo(t, cfg)
-	proxy := startNginx(t, upstreamOf(t, demo.URL))
+	proxy := startNginx(t, site{upstream: upstreamOf(t, demo.URL)})
 	c := apptest.SignIn(t, proxy, "demo", nil)
 	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -240,7 +257,7 @@ func TestHeartbeatsOutlastNginxReadTimeout(t *testing.T) {
 			cfg := apptest.Config(t)
 			cfg.Heartbeat = tt.heartbeat
 			demo := apptest.StartDemo(t, cfg)
-			proxy := startNginx(t, upstreamOf(t, demo.URL))
+			proxy := startNginx(t, site{upstream: upstreamOf(t, demo.URL)})
 			c := apptest.SignIn(t, proxy, "demo", nil)
 			logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

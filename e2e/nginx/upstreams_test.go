@@ -1,0 +1,331 @@
+package nginx_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssegate/ssegate/internal/apptest"
+)
+
+// upstreamsSecret is the session secret the gateways and services share.
+const upstreamsSecret = "nginx-upstreams-test-secret-nginx-upstreams"
+
+// Two gateways behind one nginx: one is killed, then the other drained
+// right after the first is back. With max_fails=0 nginx never marks a
+// gateway down, so every reconnect reaches whichever one listens, and every
+// client, reconnecting as EventSource does, ends with every event exactly
+// once. With nginx's default max_fails=1 (the control) both gateways are
+// marked down for fail_timeout after those two failures, nginx answers 502
+// although one is back, and EventSource stops for good on it.
+func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
+	t.Parallel()
+	bins := apptest.Build(t, "ssegate", "ssegate-auth", "ssegate-jobs", "ssegate-logs")
+	tests := []struct {
+		name string
+		// server is added to each gateway's server line; proxy to
+		// nginx's server block.
+		server, proxy string
+		keepsClients  bool
+	}{
+		{
+			name:         "max_fails=0",
+			server:       "max_fails=0",
+			proxy:        "proxy_next_upstream error timeout http_502 http_503;",
+			keepsClients: true,
+		},
+		{
+			// The control: nginx's default max_fails=1, with a
+			// fail_timeout (10s by default) long enough that the test
+			// does not depend on how fast this machine restarts A.
+			name:         "max_fails=1",
+			server:       "max_fails=1 fail_timeout=60s",
+			keepsClients: false,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			t.Parallel()
+			const clients = 50
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+
+			sys := startServices(t, bins)
+			gwA, gwB := sys.startGateway(t, "127.0.0.1:0"), sys.startGateway(t, "127.0.0.1:0")
+			proxy := startNginx(t, site{
+				upstream: "gateways",
+				http: fmt.Sprintf("    upstream gateways {\n        server %s %s;\n        server %s %s;\n    }",
+					gwA.Addr, tt.server, gwB.Addr, tt.server),
+				// Which gateway (after which failed ones) served each stream.
+				server: "add_header X-Upstream $upstream_addr always;\n" + tt.proxy,
+			})
+			c := apptest.SignIn(t, proxy, "demo", nil)
+			logs := apptest.DialLogs(t, sys.logs.Addr, c.Token(t))
+
+			var sent []sentEvent
+			send := func() {
+				t.Helper()
+				text := fmt.Sprintf("event %d", len(sent)+1)
+				id, err := logs.Append(ctx, "ha", text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, sentEvent{strconv.FormatUint(id, 10), text})
+			}
+			send()
+			var wg sync.WaitGroup
+			es := make([]*eventSource, clients)
+			for i := range es {
+				es[i] = &eventSource{c: c, path: "/v1/logs/ha/events?follow=true", listen: "log", retry: time.Second}
+				wg.Go(func() { es[i].run(ctx) })
+			}
+			defer func() {
+				cancel()
+				wg.Wait()
+			}()
+			if err := waitAll(ctx, es, len(sent)); err != nil {
+				t.Fatalf("before any failure: %v", err)
+			}
+			onA := 0
+			for _, e := range es {
+				if e.lastUpstream() == gwA.Addr {
+					onA++
+				}
+			}
+			if onA == 0 || onA == clients {
+				t.Fatalf("%d of %d clients on gateway A: nginx did not balance", onA, clients)
+			}
+
+			// A crashes; its clients reconnect through nginx to B.
+			gwA.Kill()
+			send()
+			if err := waitAll(ctx, es, len(sent)); err != nil {
+				t.Fatalf("after killing gateway A: %v", err)
+			}
+			// A comes back on its port, then B drains: every client
+			// reconnects, and only A listens. (Draining B before A
+			// listens would leave a moment when neither does, a 502
+			// whatever nginx's settings.)
+			gwA = sys.startGateway(t, gwA.Addr)
+			if err := gwB.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if exit, ok := gwB.Wait(20 * time.Second); !ok || exit != nil {
+				t.Fatalf("gateway B after SIGTERM: exited %v, %v", ok, exit)
+			}
+			send()
+			err := waitSettled(ctx, es, len(sent))
+			stopped := 0
+			for _, e := range es {
+				if e.stoppedErr() != nil {
+					stopped++
+				}
+			}
+			if !tt.keepsClients {
+				if err != nil || stopped == 0 {
+					t.Fatalf("with max_fails=1 %d clients stopped (%v), want some", stopped, err)
+				}
+				for _, e := range es {
+					if err := e.stoppedErr(); err != nil && !strings.Contains(err.Error(), "502") {
+						t.Errorf("a client stopped on %v, want nginx's 502", err)
+					}
+				}
+				t.Logf("with max_fails=1 %d of %d clients stopped for good on a 502", stopped, clients)
+				return
+			}
+			if err != nil || stopped > 0 {
+				for i, e := range es {
+					if err := e.stoppedErr(); err != nil {
+						t.Errorf("client %d stopped for good: %v", i, err)
+					}
+				}
+				t.Fatalf("after draining gateway B, %d of %d clients stopped for good (%v)", stopped, clients, err)
+			}
+			send()
+			if err := waitAll(ctx, es, len(sent)); err != nil {
+				t.Fatalf("at the end: %v", err)
+			}
+			cancel()
+			wg.Wait()
+
+			connects := 0
+			for i, e := range es {
+				if fmt.Sprint(e.events) != fmt.Sprint(sent) {
+					t.Errorf("client %d got %v, want %v exactly once", i, e.events, sent)
+				}
+				// Each was cut at least once (killed or drained), and
+				// ended on A, the only gateway left.
+				if e.connects < 2 || e.lastUpstream() != gwA.Addr {
+					t.Errorf("client %d: %d connections, the last to %q; want at least 2, the last to A %s",
+						i, e.connects, e.lastUpstream(), gwA.Addr)
+				}
+				connects += e.connects
+			}
+			t.Logf("%d clients, %d events each, %d connections in all, none stopped", clients, len(sent), connects)
+		})
+	}
+}
+
+// sentEvent is a log entry the test appended: its event id and text.
+type sentEvent struct{ id, data string }
+
+// services are the auth, jobs and logs services, each its own process.
+type services struct {
+	bins             string
+	auth, jobs, logs *apptest.Process
+}
+
+func startServices(t *testing.T, bins string) *services {
+	t.Helper()
+	s := &services{bins: bins}
+	dir := t.TempDir()
+	common := []string{"-grpc-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret}
+	s.auth = apptest.StartProcess(t, bins+"/ssegate-auth", common...)
+	s.logs = apptest.StartProcess(t, bins+"/ssegate-logs", append(common, "-data-dir", dir+"/logs")...)
+	s.jobs = apptest.StartProcess(t, bins+"/ssegate-jobs", append(common, "-data-dir", dir+"/jobs", "-logs-addr", s.logs.Addr)...)
+	return s
+}
+
+// startGateway starts an ssegate gateway process in front of s on addr.
+func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
+	t.Helper()
+	return apptest.StartProcess(t, s.bins+"/ssegate", "-addr", addr, "-session-secret", upstreamsSecret,
+		"-auth-addr", s.auth.Addr, "-jobs-addr", s.jobs.Addr, "-logs-addr", s.logs.Addr,
+		"-trusted-proxies", "127.0.0.1", "-max-streams-per-user", "0",
+		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")
+}
+
+// eventSource reads a stream as a browser's EventSource does: it sends
+// Last-Event-ID on every reconnect, waits the latest retry before each,
+// reconnects after a network error or the end of a response, and stops for
+// good on any status but 200 (204 included) or another Content-Type.
+type eventSource struct {
+	c      *apptest.Client
+	listen string // the event name it has a listener for
+	path   string
+	retry  time.Duration
+
+	// Read by the test while run goes on.
+	count    atomic.Int64 // events received
+	stopped  atomic.Pointer[error]
+	upstream atomic.Pointer[string] // X-Upstream of the latest response
+
+	// Read once run has returned.
+	events   []sentEvent
+	connects int
+	lastID   string
+}
+
+func (e *eventSource) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		h := http.Header{}
+		if e.lastID != "" {
+			h.Set("Last-Event-ID", e.lastID)
+		}
+		s, err := e.c.Stream(ctx, e.path, h)
+		if err == nil {
+			e.connects++
+			up := s.Res.Header.Get("X-Upstream")
+			e.upstream.Store(&up)
+			if s.Res.StatusCode != http.StatusOK || s.Res.Header.Get("Content-Type") != "text/event-stream" {
+				err := fmt.Errorf("HTTP %s (%s) from %s", s.Res.Status, s.Res.Header.Get("Content-Type"), up)
+				e.stopped.Store(&err)
+				s.Close()
+				return
+			}
+			e.read(s)
+			s.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(e.retry):
+		}
+	}
+}
+
+// read takes events until the response ends.
+func (e *eventSource) read(s *apptest.Stream) {
+	for {
+		b, err := s.Next()
+		if err != nil {
+			return
+		}
+		if b.Comment {
+			continue
+		}
+		if ms, err := strconv.Atoi(b.Retry); err == nil {
+			e.retry = time.Duration(ms) * time.Millisecond
+		}
+		if b.ID != "" {
+			e.lastID = b.ID
+		}
+		if b.Event == e.listen { // others, such as reconnect, have no listener
+			e.events = append(e.events, sentEvent{b.ID, b.Data})
+			e.count.Add(1)
+		}
+	}
+}
+
+func (e *eventSource) stoppedErr() error {
+	if p := e.stopped.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// lastUpstream is the gateway that served the latest response: the last
+// address of nginx's $upstream_addr (the others failed before it).
+func (e *eventSource) lastUpstream() string {
+	p := e.upstream.Load()
+	if p == nil {
+		return ""
+	}
+	list := strings.Split(*p, ", ")
+	return list[len(list)-1]
+}
+
+// waitAll waits until every client has n events; it fails as soon as one
+// has stopped for good, or after 30 s.
+func waitAll(ctx context.Context, es []*eventSource, n int) error {
+	return wait(ctx, es, n, true)
+}
+
+// waitSettled waits until every client has n events or has stopped for
+// good; it fails after 30 s.
+func waitSettled(ctx context.Context, es []*eventSource, n int) error {
+	return wait(ctx, es, n, false)
+}
+
+func wait(ctx context.Context, es []*eventSource, n int, failOnStop bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		behind := 0
+		for i, e := range es {
+			if err := e.stoppedErr(); err != nil {
+				if failOnStop {
+					return fmt.Errorf("client %d stopped for good: %w", i, err)
+				}
+				continue
+			}
+			if e.count.Load() < int64(n) {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d clients still without event %d: %w", behind, len(es), n, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
