@@ -23,10 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/relay"
 	"github.com/ssegate/ssegate/gateway/route"
+	"github.com/ssegate/ssegate/gateway/session"
 )
 
 // RESTHandler registers grpc-gateway's generated REST handlers of one

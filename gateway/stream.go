@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/relay"
 	"github.com/ssegate/ssegate/gateway/resume"

@@ -22,9 +22,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/httperr"
 	"github.com/ssegate/ssegate/gateway/resume"
+	"github.com/ssegate/ssegate/gateway/session"
 )
 
 // Version is the OpenAPI version of the documents Generate writes.
