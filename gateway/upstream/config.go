@@ -46,7 +46,7 @@ type TLSConfig struct {
 	CertFile string `json:"cert_file,omitempty"`
 	KeyFile  string `json:"key_file,omitempty"`
 	// ServerName, when set, is the name verified in the server's
-	// certificate and sent as :authority, instead of each address's host.
+	// certificate and sent as :authority, instead of each address itself.
 	ServerName string `json:"server_name,omitempty"`
 }
 
