@@ -158,22 +158,25 @@ func TestDialTLS(t *testing.T) {
 	addr, _ := healthServer(t, healthpb.HealthCheckResponse_SERVING, grpc.Creds(creds))
 	plain, _ := healthServer(t, healthpb.HealthCheckResponse_SERVING)
 
-	// wantErr is part of the cause of a failed call; empty means success.
+	// A failed call is Unavailable with cause in its message. The server's
+	// refusal of a client certificate has no fixed cause: under TLS 1.3
+	// the client may write before it reads the alert (a broken pipe).
 	tests := []struct {
-		name    string
-		addr    string
-		tls     *upstream.TLSConfig
-		wantErr string
+		name   string
+		addr   string
+		tls    *upstream.TLSConfig
+		wantOK bool
+		cause  string
 	}{
-		{"ca, cert and key, verified by address", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey}, ""},
-		{"ca, cert and key, verified by server name", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey, ServerName: "upstream.test"}, ""},
-		{"no tls to a plain server", plain, nil, ""},
-		{"no client certificate", addr, &upstream.TLSConfig{CAFile: ca.CAFile, ServerName: "upstream.test"}, "certificate required"},
-		{"client certificate of another CA", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: otherCert, KeyFile: otherKey}, "remote error: tls:"},
-		{"wrong CA", addr, &upstream.TLSConfig{CAFile: other.CAFile, CertFile: clientCert, KeyFile: clientKey}, "signed by unknown authority"},
-		{"system roots", addr, &upstream.TLSConfig{CertFile: clientCert, KeyFile: clientKey}, "signed by unknown authority"},
-		{"wrong server name", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey, ServerName: "other.test"}, "not other.test"},
-		{"no tls to a tls server", addr, nil, "server preface"},
+		{"ca, cert and key, verified by address", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey}, true, ""},
+		{"ca, cert and key, verified by server name", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey, ServerName: "upstream.test"}, true, ""},
+		{"no tls to a plain server", plain, nil, true, ""},
+		{"no client certificate", addr, &upstream.TLSConfig{CAFile: ca.CAFile, ServerName: "upstream.test"}, false, ""},
+		{"client certificate of another CA", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: otherCert, KeyFile: otherKey}, false, ""},
+		{"wrong CA", addr, &upstream.TLSConfig{CAFile: other.CAFile, CertFile: clientCert, KeyFile: clientKey}, false, "signed by unknown authority"},
+		{"system roots", addr, &upstream.TLSConfig{CertFile: clientCert, KeyFile: clientKey}, false, "signed by unknown authority"},
+		{"wrong server name", addr, &upstream.TLSConfig{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey, ServerName: "other.test"}, false, "not other.test"},
+		{"no tls to a tls server", addr, nil, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,14 +185,14 @@ func TestDialTLS(t *testing.T) {
 			// Fail-fast: the call waits while connecting and fails once
 			// the handshake has.
 			err := check(bounded(t), cc)
-			if tt.wantErr == "" {
+			if tt.wantOK {
 				if err != nil {
 					t.Fatalf("Check: %v, want success", err)
 				}
 				return
 			}
-			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Check: %v, want Unavailable with %q", err, tt.wantErr)
+			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), tt.cause) {
+				t.Fatalf("Check: %v, want Unavailable with %q", err, tt.cause)
 			}
 		})
 	}

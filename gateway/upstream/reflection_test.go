@@ -137,8 +137,11 @@ func TestLoadReflection(t *testing.T) {
 		addr     func(t *testing.T) string
 		services []string
 		opts     []upstream.LoadOption
-		is       error
-		want     string
+		// connectFirst waits for the connection before Load's timeout
+		// starts: any answer, even Unimplemented, means it is ready.
+		connectFirst bool
+		is           error
+		want         string
 	}{
 		{name: "only health and reflection", addr: func(t *testing.T) string { return serve(t, both) },
 			is: upstream.ErrNoServices, want: `upstream "ticks": reflection: no services to expose`},
@@ -151,7 +154,7 @@ func TestLoadReflection(t *testing.T) {
 		// Ready but silent is not unreachable.
 		{name: "reflection never answers", addr: func(t *testing.T) string {
 			return serve(t, func(s *grpc.Server) { reflectionv1.RegisterServerReflectionServer(s, stalledReflection{}) })
-		}, opts: []upstream.LoadOption{upstream.WithReflectionTimeout(300 * time.Millisecond)},
+		}, opts: []upstream.LoadOption{upstream.WithReflectionTimeout(300 * time.Millisecond)}, connectFirst: true,
 			is: nil, want: `upstream "ticks": reflection: no answer within 300ms: `},
 		{name: "timeout not positive", addr: func(t *testing.T) string { return "127.0.0.1:1" }, opts: []upstream.LoadOption{upstream.WithReflectionTimeout(0)},
 			want: `upstream "ticks": reflection timeout 0s is not positive`},
@@ -159,7 +162,12 @@ func TestLoadReflection(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := load(t, tt.addr(t), tt.services, tt.opts...)
+			cfg := upstream.Config{Name: "ticks", Addrs: []string{tt.addr(t)}, Reflection: true, Services: tt.services}
+			cc := dial(t, cfg)
+			if tt.connectFirst {
+				_ = check(bounded(t), cc, grpc.WaitForReady(true))
+			}
+			_, err := upstream.Load(bounded(t), cfg, cc, tt.opts...)
 			if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("Load: %v, want %q (%v)", err, tt.want, tt.is)
 			}
