@@ -373,7 +373,7 @@ func TestLibraryEquivalence(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, r := range libraryRequests {
-					same(t, r, do(t, generated, r, nil), do(t, descriptor, r, nil))
+					same(t, r, do(t, generated, r), do(t, descriptor, r))
 				}
 			})
 		}
