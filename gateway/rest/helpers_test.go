@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -14,7 +15,9 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -146,10 +149,8 @@ type answer struct {
 	body   string
 }
 
-// do sends r to h and returns the answer, with each string of replace
-// replaced by its value in the body (for values that differ by design,
-// such as random ids).
-func do(t *testing.T, h http.Handler, r request, replace map[string]string) answer {
+// do sends r to h and returns the answer.
+func do(t *testing.T, h http.Handler, r request) answer {
 	t.Helper()
 	req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
 	if r.body != "" {
@@ -165,15 +166,11 @@ func do(t *testing.T, h http.Handler, r request, replace map[string]string) answ
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := string(b)
-	for from, to := range replace {
-		body = strings.ReplaceAll(body, from, to)
-	}
 	header := res.Header.Clone()
 	maps.Copy(header, res.Trailer)
 	// The runtime announces trailers in map order.
 	slices.Sort(header["Trailer"])
-	return answer{status: res.StatusCode, header: header, body: body}
+	return answer{status: res.StatusCode, header: header, body: string(b)}
 }
 
 // same fails unless generated and descriptor-only answered alike: status,
@@ -190,6 +187,14 @@ func same(t *testing.T, r request, generated, descriptor answer) {
 	if generated.body != descriptor.body {
 		t.Errorf("%v: body\n  generated:   %q\n  descriptors: %q", r, generated.body, descriptor.body)
 	}
+}
+
+// replaceEach replaces in s each key of replace by its value.
+func replaceEach(s string, replace map[string]string) string {
+	for from, to := range replace {
+		s = strings.ReplaceAll(s, from, to)
+	}
+	return s
 }
 
 func headersEqual(a, b http.Header) bool {
@@ -214,4 +219,15 @@ func (rawBody) NewDecoder(r io.Reader) runtime.Decoder {
 		hb.ContentType, hb.Data = "application/octet-stream", data
 		return nil
 	})
+}
+
+// nopConn is a connection that no call goes through.
+type nopConn struct{}
+
+func (nopConn) Invoke(context.Context, string, any, any, ...grpc.CallOption) error {
+	return status.Error(codes.Unimplemented, "nop")
+}
+
+func (nopConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unimplemented, "nop")
 }

@@ -16,10 +16,11 @@ type param struct {
 	name string // as in the template: "book.id"
 	path []protoreflect.FieldDescriptor
 	// nested parameters of proto3 requests are set by
-	// runtime.PopulateFieldFromPath, as generated code sets them; the others
-	// by the converter generated code picks for the field's type.
-	nested  bool
-	convert func(parent protoreflect.Message, val string) (protoreflect.Value, error)
+	// runtime.PopulateFieldFromPath, as generated code sets them, or by
+	// populateEnum for an enum the runtime cannot look up (unlinked); the
+	// others by the converter generated code picks for the field's type.
+	nested, unlinked bool
+	convert          func(parent protoreflect.Message, val string) (protoreflect.Value, error)
 }
 
 // The path separator of repeated path parameters: grpc-gateway's default
@@ -37,7 +38,7 @@ func newParam(md protoreflect.MessageDescriptor, name string) (param, error) {
 	}
 	p := param{name: name, path: path}
 	if len(path) > 1 && md.ParentFile().Syntax() != protoreflect.Proto2 {
-		p.nested = true
+		p.nested, p.unlinked = true, unregisteredEnum(fd)
 		return p, nil
 	}
 	p.convert, err = converter(fd)
@@ -52,7 +53,7 @@ func newParam(md protoreflect.MessageDescriptor, name string) (param, error) {
 func (p param) bind(m protoreflect.Message, val string) error {
 	if p.nested {
 		var err error
-		if fd := p.path[len(p.path)-1]; unregisteredEnum(fd) {
+		if p.unlinked {
 			err = populateEnum(m, strings.Split(p.name, "."), []string{val})
 		} else {
 			err = runtime.PopulateFieldFromPath(m.Interface(), p.name, val)

@@ -15,9 +15,14 @@
 // handlers, and no generated code is needed.
 //
 // Where generated handlers go through Go struct fields, these go through
-// protoreflect; values that are not messages (a scalar or repeated body
-// field, a scalar response_body) are given grpc-gateway's JSONPb marshaler,
-// the default, in the Go types it would see from generated code.
+// protoreflect, so messages may be dynamic (see WithTypes). A body field or
+// response_body that is not a single message reaches the marshaler as a
+// value grpc-gateway's JSONPb marshaler, the default, treats as it treats
+// the generated field; other marshalers may tell them apart. Two things
+// differ by necessity for enums without a linked Go type: the runtime's
+// query parser refuses those, so this package sets them itself with the
+// runtime's rules and errors; and the JSONPb decoder's errors for a
+// non-numeric enum body name a stand-in Go type.
 package rest
 
 import (

@@ -1,0 +1,306 @@
+package rest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/ssegate/ssegate/gateway/auth"
+	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway/rest"
+	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
+	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
+	authsvc "github.com/ssegate/ssegate/services/auth"
+	"github.com/ssegate/ssegate/services/identity"
+	"github.com/ssegate/ssegate/services/jobs"
+	"github.com/ssegate/ssegate/services/logs"
+	"github.com/ssegate/ssegate/services/store"
+)
+
+// demoNow is every clock of the demo backends, so that tokens, cookies and
+// job times are the same on every call.
+var demoNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func demoClock() time.Time { return demoNow }
+
+// demo is the demo's auth, jobs and logs services, each on its own gRPC
+// server that verifies the identity token as the real backends do.
+type demo struct {
+	auth, jobs, logs *grpc.ClientConn
+	verifier         *auth.Verifier
+	// principal is the signed-in user "demo", whose identity the gateway
+	// would forward.
+	principal auth.Principal
+}
+
+func startDemo(t *testing.T) demo {
+	t.Helper()
+	tokens := auth.Config{Secret: []byte("rest-test-secret-rest-test-secret-0123456789")}
+	issuer, err := auth.NewIssuer(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, exp, err := issuer.Issue("demo", demoNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := func(public ...string) []grpc.ServerOption {
+		ic, err := identity.New(verifier, identity.WithPublicMethods(public...), identity.WithClock(demoClock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ic.ServerOptions()
+	}
+	quiet := slog.New(slog.DiscardHandler)
+
+	// The demo's user, with a hash of the least cost: bcrypt at the demo's
+	// cost is slow under the race detector, and the table signs in often.
+	hash, err := bcrypt.GenerateFromPassword([]byte("demo"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := authsvc.New(authsvc.Users{"demo": hash}, issuer, authsvc.WithClock(demoClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir(), store.WithNoSync(), store.WithPruneInterval(0), store.WithClock(demoClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	// Jobs of more than one chunk, an hour a chunk, stay RUNNING for the
+	// whole test (the table creates none smaller).
+	js, err := jobs.New(db, nil, jobs.WithClock(demoClock), jobs.WithChunkSize(1<<16), jobs.WithMinChunkDuration(time.Hour), jobs.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.Close() })
+	ls, err := logs.New(db, logs.WithClock(demoClock), logs.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ls.Close() })
+
+	d := demo{
+		auth:      serve(t, func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, as) }, checked(authsvc.PublicMethods()...)...),
+		jobs:      serve(t, func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, js) }, checked()...),
+		logs:      serve(t, func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, ls) }, checked()...),
+		verifier:  verifier,
+		principal: auth.Principal{Subject: "demo", Expiry: exp, Token: token},
+	}
+	// A log to list; Append is internal, for other services over gRPC.
+	ctx := metadata.NewOutgoingContext(context.Background(), d.principal.Metadata())
+	if _, err := logsv1.NewLogServiceClient(d.logs).Append(ctx, &logsv1.AppendRequest{Name: "deploy", Text: "line one\nline two"}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// demoMuxOptions are the ServeMux configurations of the demo comparison.
+func demoMuxOptions(t *testing.T, d demo) map[string][]runtime.ServeMuxOption {
+	t.Helper()
+	identityMD := runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD { return d.principal.Metadata() })
+	m, err := auth.NewMiddleware(d.verifier, auth.WithClock(demoClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]runtime.ServeMuxOption{
+		// grpc-gateway's defaults, and the identity backends require.
+		"runtime defaults": {identityMD},
+		// What package gateway configures: its JSON errors, header
+		// matchers that keep identities and cookies out, session cookies.
+		"gateway's": append([]runtime.ServeMuxOption{
+			identityMD,
+			runtime.WithErrorHandler(gatewayErrorHandler),
+			runtime.WithRoutingErrorHandler(gatewayRoutingErrorHandler),
+			runtime.WithIncomingHeaderMatcher(auth.IncomingHeaderMatcher),
+			runtime.WithOutgoingHeaderMatcher(auth.OutgoingHeaderMatcher),
+			runtime.WithOutgoingTrailerMatcher(auth.OutgoingTrailerMatcher),
+		}, m.ServeMuxOptions()...),
+	}
+}
+
+// gatewayErrorHandler and gatewayRoutingErrorHandler are package gateway's
+// errorHandler and routingErrorHandler (gateway/errors.go), which are not
+// exported.
+func gatewayErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	var he *runtime.HTTPStatusError
+	if errors.As(err, &he) {
+		st := status.Convert(he.Err)
+		httperr.WriteStatus(w, he.HTTPStatus, st.Code(), httperr.Message(st))
+		return
+	}
+	httperr.FromError(w, err)
+}
+
+func gatewayRoutingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {
+	switch httpStatus {
+	case http.StatusNotFound:
+		httperr.WriteStatus(w, httpStatus, codes.NotFound, "no such route")
+	case http.StatusMethodNotAllowed:
+		httperr.WriteStatus(w, httpStatus, codes.Unimplemented, "method not allowed")
+	case http.StatusBadRequest:
+		httperr.WriteStatus(w, httpStatus, codes.InvalidArgument, "bad request")
+	default:
+		httperr.WriteStatus(w, httpStatus, codes.Internal, "routing error")
+	}
+}
+
+// demoRequests run in order; "{job}" in a path is the job the mux's own
+// first request created (job ids are random, so each mux has its own).
+var demoRequests = []request{
+	{method: "POST", path: "/v1/jobs", body: `{"limit":1000000}`},
+	{method: "POST", path: "/v1/jobs", body: `{"limit":1}`},
+	{method: "POST", path: "/v1/jobs", body: `{"limit":`},
+	{method: "POST", path: "/v1/jobs", body: `{"limit":"many"}`},
+	{method: "POST", path: "/v1/jobs", body: `{"limit":2000000,"unknown":1}`},
+	{method: "POST", path: "/v1/jobs", body: `[1]`},
+	{method: "POST", path: "/v1/jobs?limit=9", body: ``},
+	{method: "POST", path: "/v1/jobs", body: `{"limit":3000000}`, header: http.Header{"Content-Type": {"text/plain"}}},
+	{method: "GET", path: "/v1/jobs/{job}"},
+	{method: "GET", path: "/v1/jobs/{job}", header: http.Header{"Te": {"trailers"}}},
+	{method: "GET", path: "/v1/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa"},
+	{method: "GET", path: "/v1/jobs/bad!id"},
+	{method: "GET", path: "/v1/jobs?limit=abc&page=2"}, // ListJobsRequest has no field: the query is not read
+	{method: "POST", path: "/v1/jobs/{job}:cancel", body: `{}`},
+	{method: "POST", path: "/v1/jobs/{job}:cancel", body: `{"id":"not-this-one"}`},
+	{method: "POST", path: "/v1/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaa:cancel", body: ``},
+	{method: "POST", path: "/v1/jobs/{job}:cancel", body: `{"id":`},
+	{method: "POST", path: "/v1/jobs/{job}:pause", body: `{}`},
+	{method: "GET", path: "/v1/jobs"},
+	{method: "PUT", path: "/v1/jobs", body: `{}`},
+	{method: "DELETE", path: "/v1/jobs/{job}"},
+	{method: "GET", path: "/v1/nothing"},
+	{method: "OPTIONS", path: "*"},
+	{method: "POST", path: "/v1/jobs/{job}", body: "", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Http-Method-Override": {"GET"}}},
+	{method: "POST", path: "/v1/sessions", body: `{"username":"demo","password":"demo"}`},
+	{method: "POST", path: "/v1/sessions", body: `{"username":"demo","password":"wrong"}`},
+	{method: "POST", path: "/v1/sessions", body: `{}`},
+	{method: "POST", path: "/v1/sessions", body: `{"username":"demo","password":`},
+	{method: "GET", path: "/v1/sessions/current"},
+	{method: "GET", path: "/v1/sessions/current", header: http.Header{"Grpc-Metadata-X-Ssegate-Token": {"forged"}, "Cookie": {"ssegate_session=x"}}},
+	{method: "GET", path: "/v1/sessions/current", header: http.Header{"Grpc-Timeout": {"5S"}, "Grpc-Metadata-Trace": {"t1"}}},
+	{method: "GET", path: "/v1/sessions/current", header: http.Header{"Grpc-Timeout": {"forever"}}},
+	{method: "DELETE", path: "/v1/sessions/current"},
+	{method: "PUT", path: "/v1/sessions/current"},
+	{method: "GET", path: "/v1/logs"},
+	{method: "GET", path: "/v1/logs?name=deploy"},
+	{method: "POST", path: "/v1/logs", body: `{"name":"x","text":"y"}`},
+	{method: "POST", path: "/ssegate.logs.v1.LogService/Append", body: `{"name":"x","text":"y"}`}, // internal: no route
+}
+
+// jobID finds the first job id in a JobService answer.
+var jobID = regexp.MustCompile(`"id":\s*"([a-z0-9]{26})"`)
+
+// TestDemoEquivalence sends demoRequests to the demo's auth, jobs and logs
+// services through their generated handlers and through rest.Register, on
+// muxes with the same options and the same backends, and requires the same
+// answers: status, headers (Set-Cookie and Grpc-Metadata-* included),
+// trailers, and bodies byte for byte once each mux's job ids are replaced.
+func TestDemoEquivalence(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDemo(t) // each its own: jobs listed are those of this test
+			for optName, muxOpts := range demoMuxOptions(t, d) {
+				t.Run(optName, func(t *testing.T) {
+					generated := runtime.NewServeMux(muxOpts...)
+					ctx := context.Background()
+					for _, err := range []error{
+						authv1.RegisterAuthServiceHandler(ctx, generated, d.auth),
+						jobsv1.RegisterJobServiceHandler(ctx, generated, d.jobs),
+						logsv1.RegisterLogServiceHandler(ctx, generated, d.logs),
+					} {
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+					descriptor := runtime.NewServeMux(muxOpts...)
+					for _, s := range []struct {
+						file protoreflect.FileDescriptor
+						conn *grpc.ClientConn
+					}{
+						{authv1.File_ssegate_auth_v1_auth_proto, d.auth},
+						{jobsv1.File_ssegate_jobs_v1_jobs_proto, d.jobs},
+						{logsv1.File_ssegate_logs_v1_logs_proto, d.logs},
+					} {
+						sd := s.file.Services().Get(0)
+						if m.descriptorSet {
+							sd = service(t, fromDescriptorSet(t, s.file), sd.FullName())
+						}
+						if err := rest.Register(descriptor, sd, s.conn, m.opts...); err != nil {
+							t.Fatal(err)
+						}
+					}
+					compareInOrder(t, demoRequests, generated, descriptor)
+				})
+			}
+		})
+	}
+}
+
+// compareInOrder sends each request to both muxes in turn, each with its
+// own {job}, and requires the same answers once every job id either mux
+// has seen reads {id}.
+func compareInOrder(t *testing.T, requests []request, generated, descriptor http.Handler) {
+	t.Helper()
+	muxes := []http.Handler{generated, descriptor}
+	job := make([]string, len(muxes))
+	ids := make(map[string]string)
+	for _, r := range requests {
+		var answers []answer
+		for i, h := range muxes {
+			ri := r
+			if job[i] != "" {
+				ri.path = strings.ReplaceAll(r.path, "{job}", job[i])
+			}
+			a := do(t, h, ri)
+			for _, match := range jobID.FindAllStringSubmatch(a.body, -1) {
+				ids[match[1]] = "{id}"
+				if job[i] == "" {
+					job[i] = match[1]
+				}
+			}
+			answers = append(answers, a)
+		}
+		for i := range answers {
+			answers[i].body = replaceEach(answers[i].body, ids)
+		}
+		same(t, r, answers[0], answers[1])
+	}
+	if job[0] == "" || job[1] == "" {
+		t.Fatalf("no job created: %q", job)
+	}
+	checkJobCancelled(t, descriptor, job[1])
+}
+
+// checkJobCancelled makes sure the table's cancel reached the backend
+// through the descriptor-only mux.
+func checkJobCancelled(t *testing.T, h http.Handler, id string) {
+	t.Helper()
+	a := do(t, h, request{method: "GET", path: "/v1/jobs/" + id})
+	var job struct{ State string }
+	if err := json.Unmarshal([]byte(a.body), &job); err != nil || job.State != "JOB_STATE_CANCELLED" {
+		t.Errorf("job %s after the table: %d %s", id, a.status, a.body)
+	}
+}
