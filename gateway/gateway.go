@@ -13,8 +13,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -23,10 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/relay"
-	"github.com/ssegate/ssegate/gateway/route"
-	"github.com/ssegate/ssegate/gateway/session"
 )
 
 // RESTHandler registers grpc-gateway's generated REST handlers of one
@@ -52,10 +47,12 @@ type StreamInfo struct {
 }
 
 // Gateway is an http.Handler for the REST and SSE routes of the registered
-// services.
+// services. Its routes can be replaced while it serves (see Routes); its
+// stream caps, drain and open streams span every set of routes.
 type Gateway struct {
-	cfg config
-	mux *runtime.ServeMux
+	cfg     config
+	muxOpts []runtime.ServeMuxOption
+	routes  atomic.Pointer[Routes]
 
 	open         atomic.Int64
 	perPrincipal *streamCounter
@@ -82,75 +79,32 @@ func New(opts ...Option) (*Gateway, error) {
 	// upstream call, REST and SSE alike.
 	muxOpts = append(muxOpts,
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithOutgoingHeaderMatcher(session.OutgoingHeaderMatcher),
-		runtime.WithOutgoingTrailerMatcher(session.OutgoingTrailerMatcher),
-		runtime.WithMetadata(session.PrincipalMetadata),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
+		runtime.WithMetadata(principalMetadata),
 	)
 	g := &Gateway{
 		cfg:          cfg,
-		mux:          runtime.NewServeMux(muxOpts...),
+		muxOpts:      muxOpts,
 		perPrincipal: newStreamCounter(),
 		perClientIP:  newStreamCounter(),
 	}
 	g.draining, g.startDrain = context.WithCancel(context.Background())
-	if cfg.openAPI != nil {
-		doc := cfg.openAPI
-		err := g.mux.HandlePath(http.MethodGet, "/openapi.json", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(doc)
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
+	g.routes.Store(g.NewRoutes())
 	return g, nil
 }
 
-// Register serves the methods of service sd, reached through conn: its
-// server-streaming GET methods as SSE, and, when rest is not nil, every
-// method grpc-gateway's generated handlers serve. SSE routes take precedence
-// over generated handlers for the same path.
+// Register serves the methods of service sd, reached through conn, on the
+// routes being served; call it before serving (to change the routes of a
+// gateway that serves, build new ones with NewRoutes). See
+// Routes.Register.
 func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, rest RESTHandler) error {
-	if conn == nil {
-		return errors.New("gateway: nil connection")
-	}
-	if rest != nil {
-		if err := rest(ctx, g.mux, conn); err != nil {
-			return fmt.Errorf("gateway: registering REST handlers of %s: %w", sd.FullName(), err)
-		}
-	}
-	routes, err := route.ForService(sd)
-	if errors.Is(err, route.ErrNoRoutes) && rest != nil {
-		return nil // a unary-only service
-	}
-	if err != nil {
-		return err
-	}
-	for _, rt := range routes {
-		mapper, err := mapping.New(rt.Method.Output())
-		if err != nil {
-			return err
-		}
-		retry := rt.Retry
-		if retry == 0 {
-			retry = g.cfg.retry
-		}
-		for _, tmpl := range rt.Templates {
-			s := &streamRoute{g: g, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry}
-			// Registered after the generated handlers, so this one wins.
-			if err := g.mux.HandlePath(http.MethodGet, tmpl, s.serve); err != nil {
-				return fmt.Errorf("gateway: %s: %w", rt.FullMethod, err)
-			}
-			g.cfg.observer.RouteAdded(tmpl)
-		}
-	}
-	return nil
+	return g.routes.Load().Register(ctx, sd, conn, rest)
 }
 
-// ServeHTTP serves the REST, SSE and OpenAPI routes. Credentials the
-// browser sent are dropped first: authentication happens in front of the
-// gateway (see package auth), and grpc-gateway would otherwise pass an
-// Authorization header on to backends whatever its header matcher says.
+// ServeHTTP serves the REST and SSE routes. Credentials the browser sent
+// are dropped first: authentication happens in front of the gateway (see
+// package session).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withoutCredentials(r)
 	if r.Method == http.MethodGet && r.ContentLength != 0 {
@@ -158,7 +112,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r, cancel = watchUnwantedBody(w, r)
 		defer cancel()
 	}
-	g.mux.ServeHTTP(w, r)
+	g.routes.Load().mux.ServeHTTP(w, r)
 }
 
 // Drain ends every open stream at an event boundary with a reconnect event

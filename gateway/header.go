@@ -1,35 +1,70 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ssegate/ssegate/gateway/identity"
 )
 
+// The gateway's header policy, in one place: what crosses from a client to
+// a backend, and back. gateway.New installs it last, whatever other
+// options say.
+
 // incomingHeader is grpc-gateway's default header forwarding less every
-// header that carries credentials or could spoof an identity: the raw
-// Cookie and Authorization never reach a backend, and identity metadata is
-// set by the gateway alone.
+// header that carries credentials or could spoof an identity (see
+// identity.CredentialHeader), plus the W3C trace context for backends'
+// spans.
 func incomingHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case "traceparent", "tracestate": // W3C trace context, for backends' spans
+	case "traceparent", "tracestate":
 		return k, true
 	}
-	md, ok := runtime.DefaultHeaderMatcher(key)
-	if !ok {
+	if identity.CredentialHeader(key) {
 		return "", false
 	}
-	switch k := strings.TrimPrefix(strings.ToLower(md), runtime.MetadataPrefix); {
-	case k == "authorization", k == "cookie", strings.HasPrefix(k, "x-ssegate-"):
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeader forwards backend header metadata as Grpc-Metadata-*
+// except the gateway's own keys.
+func outgoingHeader(key string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(key), identity.GatewayPrefix) {
 		return "", false
 	}
-	return md, true
+	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// outgoingTrailer is outgoingHeader for trailers.
+func outgoingTrailer(key string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(key), identity.GatewayPrefix) {
+		return "", false
+	}
+	return runtime.MetadataTrailerPrefix + key, true
+}
+
+// principalMetadata is the runtime.WithMetadata annotator: the metadata of
+// the principal the session middleware verified, or nothing on a public
+// route without one.
+func principalMetadata(ctx context.Context, r *http.Request) metadata.MD {
+	p, ok := identity.FromContext(ctx)
+	if !ok && r != nil {
+		p, ok = identity.FromContext(r.Context())
+	}
+	if !ok || p.Token == "" {
+		return nil
+	}
+	return p.Metadata()
 }
 
 // withoutCredentials returns r without the browser's credentials: r itself
 // when it has none, else a shallow copy with its own headers, so that the
-// caller's request is left as it was.
+// caller's request is left as it was. (grpc-gateway would pass an
+// Authorization header on whatever its header matcher says.)
 func withoutCredentials(r *http.Request) *http.Request {
 	_, auth := r.Header["Authorization"]
 	_, cookie := r.Header["Cookie"]

@@ -16,7 +16,7 @@ import (
 // serveNDJSON answers with grpc-gateway's own streaming JSON, as its
 // generated handler for this method would, and tells how it ended.
 func (s *streamRoute) serveNDJSON(ctx context.Context, w http.ResponseWriter, r *http.Request, stream grpc.ClientStream, progress func(relay.Progress)) relay.Result {
-	mux := s.g.mux
+	mux := s.routes.mux
 	_, outbound := runtime.MarshalerForRequest(mux, r)
 	header, err := stream.Header()
 	if err != nil {

@@ -28,7 +28,6 @@ type config struct {
 	clock        clockwork.Clock
 	logger       *slog.Logger
 	muxOptions   []runtime.ServeMuxOption
-	openAPI      []byte
 	observer     Observer
 
 	maxLifetime     time.Duration
@@ -189,14 +188,6 @@ func WithLogger(l *slog.Logger) Option {
 func WithServeMuxOptions(opts ...runtime.ServeMuxOption) Option {
 	return func(c *config) error {
 		c.muxOptions = append(c.muxOptions, opts...)
-		return nil
-	}
-}
-
-// WithOpenAPI serves doc, an OpenAPI document in JSON, at /openapi.json.
-func WithOpenAPI(doc []byte) Option {
-	return func(c *config) error {
-		c.openAPI = doc
 		return nil
 	}
 }

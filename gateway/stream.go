@@ -26,6 +26,7 @@ import (
 // streamRoute serves one SSE path template.
 type streamRoute struct {
 	g        *Gateway
+	routes   *Routes // the set it belongs to
 	rt       *route.Route
 	mapper   *mapping.Mapper
 	conn     *grpc.ClientConn
@@ -73,6 +74,8 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		return
 	}
 	defer release()
+	s.routes.open.Add(1)
+	defer s.routes.open.Add(-1)
 	obs := g.cfg.observer
 	start := g.cfg.clock.Now()
 	info := StreamInfo{Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject, Context: r.Context(), NDJSON: !sse}
@@ -85,7 +88,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	}()
 	progress := func(p relay.Progress) { obs.StreamProgress(s.template, p) }
 
-	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
+	ctx, err := runtime.AnnotateContext(r.Context(), s.routes.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
 	if err != nil {
 		info.Result = relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
 		httperr.Write(w, codes.InvalidArgument, err.Error())

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // ParseSigningKeyPEM reads an ECDSA or RSA private key from the first PEM
@@ -85,11 +86,17 @@ func LoadSigningKey(path string) (crypto.Signer, error) {
 	return ParseSigningKeyPEM(data)
 }
 
-// LoadVerificationKeys reads one public key PEM file per kid; see
-// ParseVerificationKeyPEM. The result is ready for Config.VerificationKeys.
-func LoadVerificationKeys(files map[string]string) (map[string]crypto.PublicKey, error) {
-	keys := make(map[string]crypto.PublicKey, len(files))
-	for kid, path := range files {
+// LoadVerificationKeys reads one public key PEM file per kid, given as
+// "kid=path" pairs (the form of the session-verification-keys setting);
+// see ParseVerificationKeyPEM. The result is ready for
+// Config.VerificationKeys.
+func LoadVerificationKeys(pairs []string) (map[string]crypto.PublicKey, error) {
+	keys := make(map[string]crypto.PublicKey, len(pairs))
+	for _, pair := range pairs {
+		kid, path, ok := strings.Cut(pair, "=")
+		if !ok || kid == "" || path == "" {
+			return nil, fmt.Errorf("identity: verification key %q is not kid=path", pair)
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("identity: read verification key %q: %w", kid, err)

@@ -124,7 +124,7 @@ func TestLoadKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := identity.LoadVerificationKeys(map[string]string{"k1": pubPath})
+	keys, err := identity.LoadVerificationKeys([]string{"k1=" + pubPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +137,10 @@ func TestLoadKeys(t *testing.T) {
 	if _, err := identity.LoadSigningKey(filepath.Join(dir, "missing.pem")); err == nil {
 		t.Error("LoadSigningKey: missing file accepted")
 	}
-	if _, err := identity.LoadVerificationKeys(map[string]string{"k2": filepath.Join(dir, "missing.pem")}); err == nil {
+	if _, err := identity.LoadVerificationKeys([]string{"k2=" + filepath.Join(dir, "missing.pem")}); err == nil {
 		t.Error("LoadVerificationKeys: missing file accepted")
 	}
-	if _, err := identity.LoadVerificationKeys(map[string]string{"k2": privPath}); err == nil {
+	if _, err := identity.LoadVerificationKeys([]string{"k2=" + privPath}); err == nil {
 		t.Error("LoadVerificationKeys: private key accepted")
 	}
 }

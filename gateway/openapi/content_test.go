@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ssegate/ssegate/gateway/openapi"
-	genopenapi "github.com/ssegate/ssegate/gen/openapi"
+	"github.com/ssegate/ssegate/gateway/openapi/openapitest"
 )
 
 // eventSummary describes one alternative of an itemSchema, for comparison:
@@ -59,7 +59,7 @@ func TestStreamEvents(t *testing.T) {
 		events     []string
 		retry      string
 	}{
-		{"jobs", "/v1/jobs/{id}/events", genopenapi.JSON, true, []string{
+		{"jobs", "/v1/jobs/{id}/events", openapitest.DemoDocument(t), true, []string{
 			"progress id json:ssegate.jobs.v1.Progress",
 			"partial id json:ssegate.jobs.v1.Partial",
 			"log id text",
@@ -67,7 +67,7 @@ func TestStreamEvents(t *testing.T) {
 			"failed id json:ssegate.jobs.v1.Failed",
 			"cancelled id json:ssegate.jobs.v1.Cancelled",
 		}, "2000 ms"},
-		{"logs", "/v1/logs/{name}/events", genopenapi.JSON, true, []string{"log id text"}, "2000 ms"},
+		{"logs", "/v1/logs/{name}/events", openapitest.DemoDocument(t), true, []string{"log id text"}, "2000 ms"},
 		{"anonymous", "/v1/ticks", generate(t, testServices(t)), true, []string{"message json:test.v1.Tick"}, "500 ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestStreamEvents(t *testing.T) {
 			}
 		})
 	}
-	doc := parse(t, genopenapi.JSON)
+	doc := parse(t, openapitest.DemoDocument(t))
 	if n := get(t, doc, "components", "parameters", "LastEventIDHeader", "name"); n != "Last-Event-ID" {
 		t.Errorf("header parameter %v", n)
 	}
@@ -142,7 +142,7 @@ func compact(v any) string {
 // as null; descriptions from the .proto comments.
 func TestProtojsonSchemas(t *testing.T) {
 	t.Parallel()
-	doc := parse(t, genopenapi.JSON)
+	doc := parse(t, openapitest.DemoDocument(t))
 	schema := func(keys ...string) string {
 		return compact(stripped(get(t, doc, append([]string{"components", "schemas"}, keys...)...)))
 	}
@@ -189,7 +189,7 @@ func TestProtojsonSchemas(t *testing.T) {
 // grpc-gateway applies them; security follows the public routes.
 func TestOperations(t *testing.T) {
 	t.Parallel()
-	doc := parse(t, genopenapi.JSON)
+	doc := parse(t, openapitest.DemoDocument(t))
 	test := parse(t, generate(t, testServices(t)))
 	params := func(op any) string {
 		var out []string

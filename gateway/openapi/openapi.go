@@ -48,6 +48,7 @@ type config struct {
 	title, version, description string
 	cookie                      string
 	public                      []string
+	noSessions                  bool
 }
 
 // WithInfo sets the document's title, version and description (Markdown).
@@ -67,6 +68,10 @@ func WithCookieName(name string) Option { return func(c *config) { c.cookie = na
 func WithPublicRoutes(routes ...string) Option {
 	return func(c *config) { c.public = append([]string(nil), routes...) }
 }
+
+// WithoutSessions documents a gateway that serves every route without a
+// session (ssegate -auth none): no security scheme at all.
+func WithoutSessions() Option { return func(c *config) { c.noSessions = true } }
 
 // Generate returns the OpenAPI 3.2 document, as indented JSON, of the REST
 // and SSE routes of services. The output depends only on the descriptors
@@ -113,6 +118,9 @@ func Generate(services []protoreflect.ServiceDescriptor, opts ...Option) ([]byte
 					"listed cross origin). A request from a foreign Origin is refused with 403."},
 		},
 	}
+	if cfg.noSessions {
+		doc.Security, doc.Components.SecuritySchemes = nil, nil
+	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -142,7 +150,7 @@ type generator struct {
 type document struct {
 	OpenAPI    string                `json:"openapi"`
 	Info       info                  `json:"info"`
-	Security   []securityRequirement `json:"security"`
+	Security   []securityRequirement `json:"security,omitempty"`
 	Tags       []tag                 `json:"tags"`
 	Paths      map[string]*pathItem  `json:"paths"`
 	Components components            `json:"components"`
@@ -165,7 +173,7 @@ type components struct {
 	Schemas         map[string]*Schema         `json:"schemas"`
 	Responses       map[string]*response       `json:"responses"`
 	Parameters      map[string]*parameter      `json:"parameters"`
-	SecuritySchemes map[string]*securityScheme `json:"securitySchemes"`
+	SecuritySchemes map[string]*securityScheme `json:"securitySchemes,omitempty"`
 }
 
 type securityScheme struct {

@@ -19,7 +19,6 @@ import (
 	"github.com/ssegate/ssegate/gateway/openapi"
 	"github.com/ssegate/ssegate/gateway/openapi/openapitest"
 	"github.com/ssegate/ssegate/gateway/route"
-	genopenapi "github.com/ssegate/ssegate/gen/openapi"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
@@ -85,7 +84,7 @@ func TestDocumentIsValidOpenAPI32(t *testing.T) {
 		name string
 		doc  []byte
 	}{
-		{"committed gen/openapi", genopenapi.JSON},
+		{"demo descriptor set", openapitest.DemoDocument(t)},
 		{"from Go descriptors", generate(t, services)},
 		{"test service", generate(t, testServices(t))},
 	} {
@@ -118,7 +117,7 @@ func TestValidatorsRefuseAnInvalidDocument(t *testing.T) {
 // schema itself does not look inside Schema Objects.
 func TestSchemaObjectsCompile(t *testing.T) {
 	t.Parallel()
-	for _, doc := range [][]byte{genopenapi.JSON, generate(t, testServices(t))} {
+	for _, doc := range [][]byte{openapitest.DemoDocument(t), generate(t, testServices(t))} {
 		schemas, err := openapitest.NewSchemas(doc)
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +195,7 @@ func TestRoutesAreTheGatewaysRoutes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		doc  []byte
-	}{{"committed", genopenapi.JSON}, {"generated", generate(t, services)}} {
+	}{{"descriptor set", openapitest.DemoDocument(t)}, {"generated", generate(t, services)}} {
 		got := documentRoutes(t, tc.doc)
 		for r := range want {
 			if !got[r] {
@@ -329,21 +328,22 @@ func evalPattern(t *testing.T, e ast.Expr) string {
 	return p.String()
 }
 
-// The committed document is the one the descriptors give, comments aside:
-// it is generated from a descriptor set with comments, the gateway routes
-// from the descriptors compiled into Go.
-func TestCommittedDocumentMatchesDescriptors(t *testing.T) {
+// The document of the descriptor set the demo's gateway loads is the one
+// the descriptors compiled into Go give, comments aside, which only the set
+// keeps.
+func TestDescriptorSetDocumentMatchesGoDescriptors(t *testing.T) {
 	t.Parallel()
-	committed, fresh := parse(t, genopenapi.JSON), parse(t, generate(t, services))
+	committed := parse(t, openapitest.DemoDocument(t))
+	fresh := parse(t, generate(t, services, openapi.WithPublicRoutes(openapitest.PublicRoutes(services)...)))
 	stripText(committed)
 	stripText(fresh)
 	a, _ := json.MarshalIndent(committed, "", " ")
 	b, _ := json.MarshalIndent(fresh, "", " ")
 	if string(a) != string(b) {
-		t.Errorf("gen/openapi is out of date with the descriptors: run make generate\n%s", firstDiff(string(a), string(b)))
+		t.Errorf("gen/descriptorset is out of date with the Go descriptors: run make generate\n%s", firstDiff(string(a), string(b)))
 	}
-	if !strings.Contains(string(genopenapi.JSON), "WatchJob streams a job's events") {
-		t.Error("the committed document lacks the .proto comments")
+	if !strings.Contains(string(openapitest.DemoDocument(t)), "WatchJob streams a job's events") {
+		t.Error("the descriptor set's document lacks the .proto comments")
 	}
 }
 

@@ -3,7 +3,6 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -14,19 +13,17 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ssegate/ssegate/gateway/auth"
-	"github.com/ssegate/ssegate/gateway/httperr"
+	"github.com/ssegate/ssegate/gateway"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/rest"
+	"github.com/ssegate/ssegate/gateway/session"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	authsvc "github.com/ssegate/ssegate/services/auth"
-	"github.com/ssegate/ssegate/services/identity"
 	"github.com/ssegate/ssegate/services/jobs"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
@@ -42,20 +39,20 @@ func demoClock() time.Time { return demoNow }
 // server that verifies the identity token as the real backends do.
 type demo struct {
 	auth, jobs, logs *grpc.ClientConn
-	verifier         *auth.Verifier
+	verifier         *identity.Verifier
 	// principal is the signed-in user "demo", whose identity the gateway
 	// would forward.
-	principal auth.Principal
+	principal identity.Principal
 }
 
 func startDemo(t *testing.T) demo {
 	t.Helper()
-	tokens := auth.Config{Secret: []byte("rest-test-secret-rest-test-secret-0123456789")}
-	issuer, err := auth.NewIssuer(tokens)
+	tokens := identity.Config{Secret: []byte("rest-test-secret-rest-test-secret-0123456789")}
+	issuer, err := identity.NewIssuer(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(tokens)
+	verifier, err := identity.NewVerifier(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +61,7 @@ func startDemo(t *testing.T) demo {
 		t.Fatal(err)
 	}
 	checked := func(public ...string) []grpc.ServerOption {
-		ic, err := identity.New(verifier, identity.WithPublicMethods(public...), identity.WithClock(demoClock))
+		ic, err := identity.NewInterceptor(verifier, identity.WithPublicMethods(public...), identity.WithClock(demoClock))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +102,7 @@ func startDemo(t *testing.T) demo {
 		jobs:      serve(t, func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, js) }, checked()...),
 		logs:      serve(t, func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, ls) }, checked()...),
 		verifier:  verifier,
-		principal: auth.Principal{Subject: "demo", Expiry: exp, Token: token},
+		principal: identity.Principal{Subject: "demo", Expiry: exp, Token: token},
 	}
 	// A log to list; Append is internal, for other services over gRPC.
 	ctx := metadata.NewOutgoingContext(context.Background(), d.principal.Metadata())
@@ -115,54 +112,28 @@ func startDemo(t *testing.T) demo {
 	return d
 }
 
-// demoMuxOptions are the ServeMux configurations of the demo comparison.
-func demoMuxOptions(t *testing.T, d demo) map[string][]runtime.ServeMuxOption {
+// demoMuxOptions are the ServeMux options of the plain-mux comparison:
+// grpc-gateway's defaults, and the identity the backends require.
+func demoMuxOptions(d demo) []runtime.ServeMuxOption {
+	return []runtime.ServeMuxOption{
+		runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD { return d.principal.Metadata() }),
+	}
+}
+
+// demoGateway is a gateway as package gateway configures one (its JSON
+// errors, header matchers that keep identities and cookies out, session
+// cookies), with the identity the backends require.
+func demoGateway(t *testing.T, d demo) *gateway.Gateway {
 	t.Helper()
-	identityMD := runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD { return d.principal.Metadata() })
-	m, err := auth.NewMiddleware(d.verifier, auth.WithClock(demoClock))
+	m, err := session.NewMiddleware(d.verifier, session.WithClock(demoClock))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]runtime.ServeMuxOption{
-		// grpc-gateway's defaults, and the identity backends require.
-		"runtime defaults": {identityMD},
-		// What package gateway configures: its JSON errors, header
-		// matchers that keep identities and cookies out, session cookies.
-		"gateway's": append([]runtime.ServeMuxOption{
-			identityMD,
-			runtime.WithErrorHandler(gatewayErrorHandler),
-			runtime.WithRoutingErrorHandler(gatewayRoutingErrorHandler),
-			runtime.WithIncomingHeaderMatcher(auth.IncomingHeaderMatcher),
-			runtime.WithOutgoingHeaderMatcher(auth.OutgoingHeaderMatcher),
-			runtime.WithOutgoingTrailerMatcher(auth.OutgoingTrailerMatcher),
-		}, m.ServeMuxOptions()...),
+	g, err := gateway.New(gateway.WithServeMuxOptions(append(demoMuxOptions(d), m.ServeMuxOptions()...)...))
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// gatewayErrorHandler and gatewayRoutingErrorHandler are package gateway's
-// errorHandler and routingErrorHandler (gateway/errors.go), which are not
-// exported.
-func gatewayErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-	var he *runtime.HTTPStatusError
-	if errors.As(err, &he) {
-		st := status.Convert(he.Err)
-		httperr.WriteStatus(w, he.HTTPStatus, st.Code(), httperr.Message(st))
-		return
-	}
-	httperr.FromError(w, err)
-}
-
-func gatewayRoutingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {
-	switch httpStatus {
-	case http.StatusNotFound:
-		httperr.WriteStatus(w, httpStatus, codes.NotFound, "no such route")
-	case http.StatusMethodNotAllowed:
-		httperr.WriteStatus(w, httpStatus, codes.Unimplemented, "method not allowed")
-	case http.StatusBadRequest:
-		httperr.WriteStatus(w, httpStatus, codes.InvalidArgument, "bad request")
-	default:
-		httperr.WriteStatus(w, httpStatus, codes.Internal, "routing error")
-	}
+	return g
 }
 
 // demoRequests run in order; "{job}" in a path is the job the mux's own
@@ -222,39 +193,53 @@ func TestDemoEquivalence(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			d := startDemo(t) // each its own: jobs listed are those of this test
-			for optName, muxOpts := range demoMuxOptions(t, d) {
-				t.Run(optName, func(t *testing.T) {
-					generated := runtime.NewServeMux(muxOpts...)
-					ctx := context.Background()
-					for _, err := range []error{
-						authv1.RegisterAuthServiceHandler(ctx, generated, d.auth),
-						jobsv1.RegisterJobServiceHandler(ctx, generated, d.jobs),
-						logsv1.RegisterLogServiceHandler(ctx, generated, d.logs),
-					} {
-						if err != nil {
-							t.Fatal(err)
-						}
-					}
-					descriptor := runtime.NewServeMux(muxOpts...)
-					for _, s := range []struct {
-						file protoreflect.FileDescriptor
-						conn *grpc.ClientConn
-					}{
-						{authv1.File_ssegate_auth_v1_auth_proto, d.auth},
-						{jobsv1.File_ssegate_jobs_v1_jobs_proto, d.jobs},
-						{logsv1.File_ssegate_logs_v1_logs_proto, d.logs},
-					} {
-						sd := s.file.Services().Get(0)
-						if m.descriptorSet {
-							sd = service(t, fromDescriptorSet(t, s.file), sd.FullName())
-						}
-						if err := rest.Register(descriptor, sd, s.conn, m.opts...); err != nil {
-							t.Fatal(err)
-						}
-					}
-					compareInOrder(t, demoRequests, generated, descriptor)
-				})
+			services := []struct {
+				file     protoreflect.FileDescriptor
+				conn     *grpc.ClientConn
+				register gateway.RESTHandler
+			}{
+				{authv1.File_ssegate_auth_v1_auth_proto, d.auth, authv1.RegisterAuthServiceHandler},
+				{jobsv1.File_ssegate_jobs_v1_jobs_proto, d.jobs, jobsv1.RegisterJobServiceHandler},
+				{logsv1.File_ssegate_logs_v1_logs_proto, d.logs, logsv1.RegisterLogServiceHandler},
 			}
+			descriptor := func(file protoreflect.FileDescriptor) protoreflect.ServiceDescriptor {
+				sd := file.Services().Get(0)
+				if m.descriptorSet {
+					sd = service(t, fromDescriptorSet(t, file), sd.FullName())
+				}
+				return sd
+			}
+			t.Run("runtime defaults", func(t *testing.T) {
+				ctx := context.Background()
+				generated, fromDescriptors := runtime.NewServeMux(demoMuxOptions(d)...), runtime.NewServeMux(demoMuxOptions(d)...)
+				for _, s := range services {
+					if err := s.register(ctx, generated, s.conn); err != nil {
+						t.Fatal(err)
+					}
+					if err := rest.Register(fromDescriptors, descriptor(s.file), s.conn, m.opts...); err != nil {
+						t.Fatal(err)
+					}
+				}
+				compareInOrder(t, demoRequests, generated, fromDescriptors)
+			})
+			if len(m.opts) > 0 {
+				return // gateway.Register takes no rest options
+			}
+			// The gateway's own path: Register with the generated handlers,
+			// and with none (descriptors alone).
+			t.Run("gateway's", func(t *testing.T) {
+				ctx := context.Background()
+				generated, fromDescriptors := demoGateway(t, d), demoGateway(t, d)
+				for _, s := range services {
+					if err := generated.Register(ctx, s.file.Services().Get(0), s.conn, s.register); err != nil {
+						t.Fatal(err)
+					}
+					if err := fromDescriptors.Register(ctx, descriptor(s.file), s.conn, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				compareInOrder(t, demoRequests, generated, fromDescriptors)
+			})
 		})
 	}
 }

@@ -104,3 +104,21 @@ func options(md protoreflect.MethodDescriptor) *ssegatev1.RouteOptions {
 	o, _ := proto.GetExtension(md.Options(), ssegatev1.E_Route).(*ssegatev1.RouteOptions)
 	return o
 }
+
+// PublicRoutes lists the bindings of sd's methods marked public, as
+// "METHOD /template": the form the session middleware and the OpenAPI
+// generator read.
+func PublicRoutes(sd protoreflect.ServiceDescriptor) []string {
+	var out []string
+	methods := sd.Methods()
+	for i := range methods.Len() {
+		md := methods.Get(i)
+		if !Served(md) || !Public(md) {
+			continue
+		}
+		for _, b := range Bindings(md) {
+			out = append(out, b.Method+" "+b.Template)
+		}
+	}
+	return out
+}

@@ -91,7 +91,9 @@ func forMethod(md protoreflect.MethodDescriptor) (*Route, error) {
 		request:    MessageType(md.Input()),
 		response:   MessageType(md.Output()),
 	}
-	fields := md.Input().Fields()
+	// The request type's own descriptor: a generated type's is not the
+	// one loaded at run time, and its messages take only their own fields.
+	fields := r.request.Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		fo, _ := proto.GetExtension(fd.Options(), ssegatev1.E_Field).(*ssegatev1.FieldOptions)
@@ -119,6 +121,10 @@ func MessageType(d protoreflect.MessageDescriptor) protoreflect.MessageType {
 	}
 	return dynamicpb.NewMessageType(d)
 }
+
+// ResponseType is the type of the messages the method streams: the
+// generated Go type when it is linked in, else a dynamic one.
+func (r *Route) ResponseType() protoreflect.MessageType { return r.response }
 
 // NewResponse returns an empty response message.
 func (r *Route) NewResponse() proto.Message { return r.response.New().Interface() }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -37,14 +38,11 @@ const (
 	msgOrigin  = "origin not allowed"
 )
 
-// DefaultPublicRoutes lists the routes served without a session: signing in
-// and out, the page, the API docs and the health checks. Static assets live
-// wherever the web package serves them; add them with WithPublicRoutes.
+// DefaultPublicRoutes lists the gateway's own routes served without a
+// session: the API docs and the health checks. Add the routes of methods
+// marked public, and pages, with WithPublicRoutes.
 func DefaultPublicRoutes() []string {
 	return []string{
-		"POST /v1/sessions",
-		"DELETE /v1/sessions/current",
-		"GET /",
 		"GET /docs",
 		"GET /docs/*",
 		"GET /openapi.json",
@@ -76,8 +74,10 @@ func WithAllowedOrigins(origins ...string) Option {
 }
 
 // WithPublicRoutes replaces DefaultPublicRoutes. Each route is "METHOD /path"
-// or "/path" (any method); a path ending in "/*" matches everything below it.
-// GET routes also match HEAD.
+// or "/path" (any method); a path ending in "/*" matches everything below
+// it, and a path template as google.api.http writes them matches as the
+// gateway routes it ("/v1/feeds/{name}", "/v1/{name=shelves/*}:watch",
+// "/v1/files/{path=**}"). GET routes also match HEAD.
 func WithPublicRoutes(routes ...string) Option {
 	return func(o *options) { o.public = append([]string(nil), routes...) }
 }
@@ -99,7 +99,7 @@ type Middleware struct {
 	verifier *identity.Verifier
 	cookie   string
 	origins  map[string]bool
-	public   []route
+	public   atomic.Pointer[[]route]
 	tls      bool
 	now      func() time.Time
 	log      *slog.Logger
@@ -109,22 +109,22 @@ type Middleware struct {
 // tokens.
 func NewMiddleware(v *identity.Verifier, opts ...Option) (*Middleware, error) {
 	if v == nil {
-		return nil, errors.New("auth: middleware needs a verifier")
+		return nil, errors.New("session: middleware needs a verifier")
 	}
 	o := options{cookie: DefaultCookieName, public: DefaultPublicRoutes(), now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if !validCookieName(o.cookie) {
-		return nil, fmt.Errorf("auth: invalid cookie name %q", o.cookie)
+		return nil, fmt.Errorf("session: invalid cookie name %q", o.cookie)
 	}
 	if strings.HasPrefix(o.cookie, "__Host-") || strings.HasPrefix(o.cookie, "__Secure-") {
 		if !o.tls {
-			return nil, fmt.Errorf("auth: cookie %q needs TLS", o.cookie)
+			return nil, fmt.Errorf("session: cookie %q needs TLS", o.cookie)
 		}
 	}
 	if o.now == nil {
-		return nil, errors.New("auth: nil clock")
+		return nil, errors.New("session: nil clock")
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -140,18 +140,30 @@ func NewMiddleware(v *identity.Verifier, opts ...Option) (*Middleware, error) {
 	for _, s := range o.origins {
 		n, ok := normalizeOrigin(s)
 		if !ok {
-			return nil, fmt.Errorf("auth: allowed origin %q is not scheme://host[:port]", s)
+			return nil, fmt.Errorf("session: allowed origin %q is not scheme://host[:port]", s)
 		}
 		m.origins[n] = true
 	}
-	for _, s := range o.public {
-		rt, err := parseRoute(s)
-		if err != nil {
-			return nil, err
-		}
-		m.public = append(m.public, rt)
+	if err := m.SetPublicRoutes(o.public...); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// SetPublicRoutes replaces the routes served without a session (see
+// WithPublicRoutes), as a reload of the gateway's routes does; requests
+// already admitted are not affected.
+func (m *Middleware) SetPublicRoutes(routes ...string) error {
+	public := make([]route, 0, len(routes))
+	for _, s := range routes {
+		rt, err := parseRoute(s)
+		if err != nil {
+			return err
+		}
+		public = append(public, rt)
+	}
+	m.public.Store(&public)
+	return nil
 }
 
 // CookieName is the session cookie's name.
@@ -173,7 +185,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		if vals := r.Header.Values("Origin"); len(vals) > 0 {
 			origin, same, ok := m.checkOrigin(vals, r.Host, secure)
 			if !ok {
-				m.log.DebugContext(r.Context(), "auth: origin refused", "origin", truncate(strings.Join(vals, ","), 200))
+				m.log.DebugContext(r.Context(), "session: origin refused", "origin", truncate(strings.Join(vals, ","), 200))
 				httperr.Write(w, codes.PermissionDenied, msgOrigin)
 				return
 			}
@@ -195,7 +207,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		cookies := r.CookiesNamed(m.cookie)
 		header := r.Header.Clone()
 		for k := range header {
-			if identityHeader(k) {
+			if identity.CredentialHeader(k) {
 				delete(header, k)
 			}
 		}
@@ -210,7 +222,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			if errors.Is(err, identity.ErrTokenExpired) {
 				msg = msgExpired
 			}
-			m.log.DebugContext(r.Context(), "auth: session refused", "method", r.Method, "path", truncate(r.URL.Path, 200), "err", err)
+			m.log.DebugContext(r.Context(), "session: session refused", "method", r.Method, "path", truncate(r.URL.Path, 200), "err", err)
 			httperr.Write(w, codes.Unauthenticated, msg)
 			return
 		}
@@ -220,7 +232,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-var errNoSession = errors.New("auth: no session cookie")
+var errNoSession = errors.New("session: no session cookie")
 
 // authenticate returns the principal of the first valid cookie. A browser
 // may send several cookies of one name (one set by a sibling subdomain);
@@ -268,30 +280,12 @@ func (m *Middleware) isPublic(r *http.Request) bool {
 	if r.URL.RawPath != "" || !cleanPath(r.URL.Path) {
 		return false
 	}
-	for _, rt := range m.public {
+	for _, rt := range *m.public.Load() {
 		if rt.match(r.Method, r.URL.Path) {
 			return true
 		}
 	}
 	return false
-}
-
-// identityHeader reports whether a client-sent header could claim an
-// identity or carry credentials on to a backend.
-func identityHeader(key string) bool {
-	k := strings.ToLower(key)
-	if rest, ok := strings.CutPrefix(k, "grpc-metadata-"); ok {
-		return identityKey(rest) || strings.HasPrefix(rest, "grpcgateway-")
-	}
-	return identityKey(k)
-}
-
-func identityKey(k string) bool {
-	switch k {
-	case "authorization", "proxy-authorization", "cookie", "set-cookie":
-		return true
-	}
-	return strings.HasPrefix(k, "x-ssegate-")
 }
 
 func validCookieName(s string) bool {

@@ -43,7 +43,7 @@ func newMiddleware(t testing.TB, opts ...session.Option) *session.Middleware {
 	t.Helper()
 	base := []session.Option{
 		session.WithAllowedOrigins(appOrigin, devOrigin),
-		session.WithPublicRoutes(append(session.DefaultPublicRoutes(), "GET /static/*")...),
+		session.WithPublicRoutes(append(session.DefaultPublicRoutes(), "GET /static/*", "POST /v1/sessions", "DELETE /v1/sessions/current", "GET /")...),
 		session.WithClock(func() time.Time { return t0 }),
 	}
 	m, err := session.NewMiddleware(mustVerifier(t, hsConfig()), append(base, opts...)...)
@@ -296,5 +296,55 @@ func TestNewMiddlewareErrors(t *testing.T) {
 	m.Wrap(&recorder{}).ServeHTTP(w, r)
 	if w.Code != 200 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example.com" {
 		t.Errorf("normalized origin: status %d, ACAO %q", w.Code, w.Header().Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// Public routes may be path templates, matched as the gateway routes them,
+// and are replaced whole by SetPublicRoutes.
+func TestPublicRouteTemplates(t *testing.T) {
+	t.Parallel()
+	m := newMiddleware(t, session.WithPublicRoutes(
+		"GET /v1/feeds/{name}", "POST /v1/{name=shelves/*}:watch", "GET /v1/files/{path=**}", "GET /v1/exact"))
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	h := m.Wrap(next)
+	tests := []struct {
+		method, path string
+		public       bool
+	}{
+		{"GET", "/v1/feeds/news", true},
+		{"HEAD", "/v1/feeds/news", true},
+		{"POST", "/v1/feeds/news", false},
+		{"GET", "/v1/feeds/news/more", false},
+		{"GET", "/v1/feeds/", false},
+		{"POST", "/v1/shelves/7:watch", true},
+		{"POST", "/v1/shelves/7", false},
+		{"POST", "/v1/shelves/7:other", false},
+		{"POST", "/v1/boxes/7:watch", false},
+		{"GET", "/v1/files/a/b/c", true},
+		{"GET", "/v1/files", false},
+		{"GET", "/v1/exact", true},
+		{"GET", "/v1/exact/x", false},
+		{"GET", "/v1/feeds/..%2Fjobs", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, tt.path, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if got := w.Code == http.StatusTeapot; got != tt.public {
+			t.Errorf("%s %s: public %v, want %v (status %d)", tt.method, tt.path, got, tt.public, w.Code)
+		}
+	}
+	if err := m.SetPublicRoutes("GET /v1/exact"); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/v1/feeds/news", nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("after SetPublicRoutes, a route no longer listed: %d", w.Code)
+	}
+	for _, bad := range []string{"GET v1/{x}", "GET /v1/{x", "GET /v1/{x=**}/more", "get /v1/{x}"} {
+		if err := m.SetPublicRoutes(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

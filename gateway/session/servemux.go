@@ -3,65 +3,23 @@ package session
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ssegate/ssegate/gateway/identity"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
 // ServeMuxOptions are the grpc-gateway options the middleware needs: turning
-// the auth service's session metadata into Set-Cookie. The gateway itself
-// installs the rest, whatever options it is given (see gateway.New): header
-// matchers that let no identity or cookie through either way, and the
-// verified principal as metadata on every upstream call.
+// a backend's session metadata into Set-Cookie. The gateway itself installs
+// the rest, whatever options it is given (see gateway.New): header matchers
+// that let no identity or cookie through either way, and the verified
+// identity as metadata on every upstream call.
 func (m *Middleware) ServeMuxOptions() []runtime.ServeMuxOption {
 	return []runtime.ServeMuxOption{runtime.WithForwardResponseOption(m.ForwardSession)}
-}
-
-// IncomingHeaderMatcher is runtime.DefaultHeaderMatcher without anything
-// that carries an identity or credentials: Authorization, Cookie,
-// X-Ssegate-* and their Grpc-Metadata-* spellings.
-func IncomingHeaderMatcher(key string) (string, bool) {
-	if identityHeader(key) {
-		return "", false
-	}
-	return runtime.DefaultHeaderMatcher(key)
-}
-
-// OutgoingHeaderMatcher forwards backend header metadata as Grpc-Metadata-*
-// except the gateway's own x-ssegate-* keys.
-func OutgoingHeaderMatcher(key string) (string, bool) {
-	if strings.HasPrefix(strings.ToLower(key), "x-ssegate-") {
-		return "", false
-	}
-	return runtime.MetadataHeaderPrefix + key, true
-}
-
-// OutgoingTrailerMatcher is OutgoingHeaderMatcher for trailers.
-func OutgoingTrailerMatcher(key string) (string, bool) {
-	if strings.HasPrefix(strings.ToLower(key), "x-ssegate-") {
-		return "", false
-	}
-	return runtime.MetadataTrailerPrefix + key, true
-}
-
-// PrincipalMetadata is the runtime.WithMetadata annotator: the metadata of
-// the principal Wrap verified, or nothing on a public route without one.
-func PrincipalMetadata(ctx context.Context, r *http.Request) metadata.MD {
-	p, ok := identity.FromContext(ctx)
-	if !ok && r != nil {
-		p, ok = identity.FromContext(r.Context())
-	}
-	if !ok || p.Token == "" {
-		return nil
-	}
-	return p.Metadata()
 }
 
 // ForwardSession is the runtime.WithForwardResponseOption hook that turns
@@ -81,13 +39,13 @@ func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, 
 	switch {
 	case len(set) > 0:
 		if len(set) != 1 {
-			m.log.ErrorContext(ctx, "auth: backend sent several session tokens")
+			m.log.ErrorContext(ctx, "session: backend sent several session tokens")
 			return status.Error(codes.Internal, "internal error")
 		}
 		now := m.now()
 		p, err := m.verifier.Verify(set[0], now)
 		if err != nil {
-			m.log.ErrorContext(ctx, "auth: backend sent a token this gateway cannot verify", "err", err)
+			m.log.ErrorContext(ctx, "session: backend sent a token this gateway cannot verify", "err", err)
 			return status.Error(codes.Internal, "internal error")
 		}
 		maxAge := int(p.Expiry.Sub(now) / time.Second)

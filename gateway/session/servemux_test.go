@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -18,79 +17,8 @@ import (
 	"github.com/ssegate/ssegate/gateway/session"
 )
 
-func TestIncomingHeaderMatcher(t *testing.T) {
+func TestServeMuxOptions(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		in   string
-		want string // "" means refused
-	}{
-		{"Cookie", ""},
-		{"cookie", ""},
-		{"Authorization", ""},
-		{"Proxy-Authorization", ""},
-		{"X-Ssegate-Token", ""},
-		{"X-Ssegate-Subject", ""},
-		{"Grpc-Metadata-X-Ssegate-Token", ""},
-		{"grpc-metadata-x-ssegate-subject", ""},
-		{"Grpc-Metadata-Authorization", ""},
-		{"Grpc-Metadata-Cookie", ""},
-		{"Grpc-Metadata-Grpcgateway-Cookie", ""},
-		{"X-Custom", ""},
-		{"Accept", "grpcgateway-Accept"},
-		{"User-Agent", "grpcgateway-User-Agent"},
-		{"Grpc-Metadata-Trace-Id", "Trace-Id"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
-			t.Parallel()
-			got, ok := session.IncomingHeaderMatcher(tc.in)
-			if ok != (tc.want != "") || got != tc.want {
-				t.Fatalf("IncomingHeaderMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
-			}
-		})
-	}
-}
-
-func TestOutgoingMatchers(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		in, header, trailer string // "" means refused
-	}{
-		{identity.MetadataSetSession, "", ""},
-		{identity.MetadataSessionExpires, "", ""},
-		{identity.MetadataClearSession, "", ""},
-		{identity.MetadataToken, "", ""},
-		{"X-Ssegate-Anything", "", ""},
-		{"trace-id", "Grpc-Metadata-trace-id", "Grpc-Trailer-trace-id"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
-			t.Parallel()
-			if got, ok := session.OutgoingHeaderMatcher(tc.in); ok != (tc.header != "") || got != tc.header {
-				t.Errorf("OutgoingHeaderMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.header)
-			}
-			if got, ok := session.OutgoingTrailerMatcher(tc.in); ok != (tc.trailer != "") || got != tc.trailer {
-				t.Errorf("OutgoingTrailerMatcher(%q) = %q, %v; want %q", tc.in, got, ok, tc.trailer)
-			}
-		})
-	}
-}
-
-func TestPrincipalMetadata(t *testing.T) {
-	t.Parallel()
-	r := httptest.NewRequest("GET", "/", nil)
-	if md := session.PrincipalMetadata(r.Context(), r); md != nil {
-		t.Errorf("without a principal: %v, want nil", md)
-	}
-	p := identity.Principal{Subject: "demo", Token: "tok"}
-	r = r.WithContext(identity.NewContext(r.Context(), p))
-	md := session.PrincipalMetadata(context.Background(), r)
-	if got := md.Get(identity.MetadataToken); len(got) != 1 || got[0] != "tok" {
-		t.Errorf("token metadata = %q", got)
-	}
-	if got := md.Get(identity.MetadataSubject); len(got) != 1 || got[0] != "demo" {
-		t.Errorf("subject metadata = %q", got)
-	}
 	if len(newMiddleware(t).ServeMuxOptions()) == 0 {
 		t.Error("no ServeMuxOptions")
 	}

@@ -22,6 +22,13 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/ssegate/ssegate/gateway/openapi"
+	"github.com/ssegate/ssegate/gateway/route"
+	"github.com/ssegate/ssegate/gateway/session"
+	"github.com/ssegate/ssegate/gateway/upstream"
+	"github.com/ssegate/ssegate/gen/descriptorset"
 )
 
 // OpenAPIVersion is the version line the validators check documents for.
@@ -179,4 +186,43 @@ func Pointer(tokens ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// DemoServices loads the demo's services from the descriptor set that make
+// generate builds (comments included), as the demo's gateway does.
+func DemoServices(tb testing.TB) []protoreflect.ServiceDescriptor {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "ssegate.binpb")
+	if err := os.WriteFile(path, descriptorset.Bytes, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	u := upstream.Config{Name: "demo", Addrs: []string{"127.0.0.1:1"}, DescriptorSet: path,
+		Services: []string{"ssegate.auth.v1.AuthService", "ssegate.jobs.v1.JobService", "ssegate.logs.v1.LogService"}}
+	d, err := upstream.Load(context.Background(), u, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d.Services
+}
+
+// DemoDocument is the OpenAPI document of DemoServices, with the routes
+// their options mark public, as the demo's gateway serves it.
+func DemoDocument(tb testing.TB) []byte {
+	tb.Helper()
+	services := DemoServices(tb)
+	doc, err := openapi.Generate(services, openapi.WithPublicRoutes(PublicRoutes(services)...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return doc
+}
+
+// PublicRoutes are the routes a gateway serving services leaves public:
+// its own and those of the methods marked public.
+func PublicRoutes(services []protoreflect.ServiceDescriptor) []string {
+	public := session.DefaultPublicRoutes()
+	for _, sd := range services {
+		public = append(public, route.PublicRoutes(sd)...)
+	}
+	return public
 }

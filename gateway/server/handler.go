@@ -1,0 +1,45 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/ssegate/ssegate/apidocs"
+	"github.com/ssegate/ssegate/gateway/health"
+	"github.com/ssegate/ssegate/gateway/requestid"
+)
+
+// handler assembles what the server answers: health, readiness and
+// metrics for the infrastructure (no cookie, no Origin check), and behind
+// the session middleware the docs, the extra handlers and the gateway's
+// routes; every request gets an id and an access log line.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, h := range s.opts.handlers {
+		mux.Handle(h.pattern, h.h)
+	}
+	if s.cfg.Docs {
+		docs := apidocs.Handler()
+		mux.Handle("GET "+apidocs.Page, docs)
+		mux.Handle("GET "+apidocs.Page+"/", docs)
+		mux.HandleFunc("GET /openapi.json", s.serveDocument)
+	}
+	mux.Handle("/", s.Gateway)
+	inner := reached(mux)
+	if s.sessions != nil {
+		inner = s.sessions.Wrap(inner)
+	}
+	top := http.NewServeMux()
+	top.Handle("GET /healthz", health.Live())
+	top.Handle("GET /readyz", health.Ready(s.checks))
+	if s.Metrics != nil {
+		top.Handle("GET /metrics", s.Metrics.Handler())
+	}
+	top.Handle("/", inner)
+	return requestid.Handler(observe(top, s.Metrics, s.logger))
+}
+
+// serveDocument serves the OpenAPI document of the routes being served.
+func (s *Server) serveDocument(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.current.Load().doc)
+}
