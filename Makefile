@@ -13,8 +13,8 @@ GOOGLEAPIS_DIR := .cache/googleapis
 BENCH_TIME ?= 2s
 # Extra flags for `ssebench run` in make bench, e.g. SSEBENCH_FLAGS="-runs 3 -scenarios 1,3".
 SSEBENCH_FLAGS ?=
-# The descriptor set, with comments, that the OpenAPI 3.2 document is generated from.
-OPENAPI_IMAGE := .cache/ssegate.binpb
+# The descriptor set of proto/, with comments, that the demo's gateway loads.
+DESCRIPTOR_SET_DIR := gen/descriptorset
 # The npm package whose OpenAPI schema validator gateway/openapi's tests run.
 OPENAPI_VALIDATOR := gateway/openapi/testdata/validator
 
@@ -33,13 +33,15 @@ protodeps: ## copy google/api protos from the Go module cache into .cache/
 .PHONY: generate
 generate: protodeps ## regenerate gen/ from proto/
 	$(BUF) generate
-	$(BUF) build --as-file-descriptor-set -o $(OPENAPI_IMAGE)
-	$(GO) run ./internal/cmd/genopenapi -image $(OPENAPI_IMAGE) -out gen/openapi
+	mkdir -p $(DESCRIPTOR_SET_DIR)
+	$(BUF) build --exclude-imports -o $(DESCRIPTOR_SET_DIR)/ssegate.binpb
+	$(GO) run ./internal/cmd/gendescriptorset -dir $(DESCRIPTOR_SET_DIR)
+	$(GO) generate ./gateway/rest/
 
 .PHONY: check-generate
-check-generate: generate ## fail if gen/ differs from what make generate writes
-	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
-	  echo "gen/ is out of date; run make generate and commit:" >&2; git status --porcelain -- gen >&2; exit 1; fi
+check-generate: generate ## fail if gen/ (or a test's generated code) differs from what make generate writes
+	@if [ -n "$$(git status --porcelain -- gen gateway/rest/internal)" ]; then \
+	  echo "generated code is out of date; run make generate and commit:" >&2; git status --porcelain -- gen gateway/rest/internal >&2; exit 1; fi
 
 .PHONY: lint
 lint: protodeps ## go vet, buf lint and buf format

@@ -22,7 +22,7 @@ const secret = "startup-test-secret-startup-test-secret"
 func TestStartFailuresStopWithOneLine(t *testing.T) {
 	t.Parallel()
 	bins := apptest.Build(t, "ssegate-demo", "ssegate", "ssegate-auth", "ssegate-jobs", "ssegate-logs")
-	backends := []string{"-auth-addr", "127.0.0.1:1", "-jobs-addr", "127.0.0.1:1", "-logs-addr", "127.0.0.1:1"}
+	backends := []string{"-upstream", "jobs=127.0.0.1:1", "-reflection"}
 	// Each binary's minimal flags; {addr} is the listen address, {data} the
 	// data directory.
 	binaries := []struct {

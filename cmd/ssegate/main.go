@@ -1,60 +1,47 @@
-// Command ssegate is the gateway alone: it serves the REST and SSE routes
-// of the auth, jobs and logs services reached at -auth-addr, -jobs-addr and
-// -logs-addr (each one or more addresses, balanced round-robin), and the
-// demo page, on -addr. SIGTERM or SIGINT drains it gracefully.
+// Command ssegate is the gateway: it serves the REST and SSE routes of the
+// gRPC services its upstreams expose, with the OpenAPI document and the
+// /docs page made from their descriptors, on -addr. Upstreams come from
+// flags (-upstream NAME=HOST:PORT[,HOST:PORT…] with -descriptor-set FILE
+// or -reflection) or a config file (-config, YAML or JSON). SIGTERM or
+// SIGINT drains it gracefully; SIGHUP reloads its upstreams.
 package main
 
 import (
 	"context"
-	"errors"
-	"log/slog"
-	"net"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
-	"github.com/ssegate/ssegate/internal/app"
-	"github.com/ssegate/ssegate/internal/config"
+	"github.com/ssegate/ssegate/gateway/config"
+	"github.com/ssegate/ssegate/gateway/server"
 )
 
 func main() {
-	app.Main("ssegate", run)
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ssegate:", err)
+		os.Exit(1)
+	}
 }
 
-func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	if err := app.CheckSessionKeys(cfg, false); err != nil {
-		return err
-	}
-	if len(cfg.AuthAddrs) == 0 || len(cfg.JobsAddrs) == 0 || len(cfg.LogsAddrs) == 0 {
-		return errors.New("auth-addr, jobs-addr and logs-addr: every backend address is required")
-	}
-	v, err := app.Verifier(cfg, logger)
+func run() error {
+	load := func() (config.Config, error) { return config.Load("ssegate", os.Args[1:], os.Getenv) }
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	// Listen first: a busy port fails before any backend is dialled.
-	lis, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	b, err := app.DialBackends(cfg)
-	if err != nil {
-		_ = lis.Close()
-		return err
-	}
-	defer b.Close()
-	g, err := app.NewGateway(ctx, cfg, v, b, logger)
-	if err != nil {
-		_ = lis.Close()
-		return err
-	}
-	srv := app.NewServer(cfg, g, logger)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	app.ExitOnNextSignal()
-	logger.Info("shutting down: draining streams", "drain_timeout", cfg.DrainTimeout)
-	defer app.ExitAfter(cfg.DrainTimeout+app.ShutdownGrace, "ssegate")()
-	return srv.Shutdown(context.Background())
+	logger := server.NewLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// A second signal, or a drain that does not finish, ends the
+		// process at once.
+		<-ctx.Done()
+		stop()
+		time.Sleep(cfg.DrainTimeout + 5*time.Second)
+		fmt.Fprintln(os.Stderr, "ssegate: did not stop in time, exiting")
+		os.Exit(1)
+	}()
+	return server.Run(ctx, load, logger)
 }

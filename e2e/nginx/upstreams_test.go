@@ -197,7 +197,7 @@ func startServices(t *testing.T, bins string) *services {
 func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
 	t.Helper()
 	return apptest.StartProcess(t, s.bins+"/ssegate", "-addr", addr, "-session-secret", upstreamsSecret,
-		"-auth-addr", s.auth.Addr, "-jobs-addr", s.jobs.Addr, "-logs-addr", s.logs.Addr,
+		"-upstream", "auth="+s.auth.Addr, "-upstream", "jobs="+s.jobs.Addr, "-upstream", "logs="+s.logs.Addr, "-reflection",
 		"-trusted-proxies", "127.0.0.1", "-max-streams-per-user", "0",
 		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -21,12 +20,7 @@ func Verifier(cfg config.Config) (*identity.Verifier, error) {
 		c.Secret = []byte(s.SessionSecret)
 		return identity.NewVerifier(c)
 	}
-	files := map[string]string{}
-	for _, kv := range s.SessionVerificationKeys {
-		kid, path, _ := strings.Cut(kv, "=") // validated by config
-		files[kid] = path
-	}
-	keys, err := identity.LoadVerificationKeys(files)
+	keys, err := identity.LoadVerificationKeys(s.SessionVerificationKeys)
 	if err != nil {
 		return nil, fmt.Errorf("session-verification-keys: %w", err)
 	}

@@ -7,13 +7,17 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/upstream"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
@@ -53,20 +57,44 @@ func (b *Backend) Close() error {
 	return errors.Join(errs...)
 }
 
-// healthMethods are served without an identity: clients' health checks
-// carry none, and the status tells nothing private.
-var healthMethods = []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.health.v1.Health/List"}
+// openMethods are served without an identity: clients' health checks
+// carry none, and the status tells nothing private; server reflection, for
+// a gateway (or grpcurl) that reads the services from the server, tells
+// the API's shape, which the docs publish anyway.
+var openMethods = []string{
+	"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.health.v1.Health/List",
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+}
+
+// serverOptions are the options of every service's gRPC server, matching
+// what the gateway's upstream.Dial does: the same message limit, and pings
+// accepted at most every upstream.MinKeepalive, with or without streams.
+func serverOptions(cfg config.Config) []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.GRPCMaxMessageBytes),
+		grpc.MaxSendMsgSize(cfg.GRPCMaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: upstream.MinKeepalive, PermitWithoutStream: true}),
+	}
+	if cfg.GRPCKeepalive > 0 {
+		// The server pings idle clients too, so it drops the connections
+		// of a gateway that vanished.
+		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.GRPCKeepalive, Timeout: 10 * time.Second}))
+	}
+	return opts
+}
 
 // newBackend returns a Backend whose server requires a verified identity
 // on every call but the methods listed as public and the health checks, and
 // serves service sd once register has added it.
 func newBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
-	ic, err := identity.NewInterceptor(v, identity.WithPublicMethods(slices.Concat(public, healthMethods)...), identity.WithLogger(logger))
+	ic, err := identity.NewInterceptor(v, identity.WithPublicMethods(slices.Concat(public, openMethods)...), identity.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
 	srv := grpc.NewServer(append(serverOptions(cfg), ic.ServerOptions()...)...)
 	register(srv)
+	reflection.Register(srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -128,7 +156,11 @@ func NewLogsBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger
 // cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddrs
 // with their creator's identity.
 func NewJobsBackend(cfg config.Config, v *identity.Verifier, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
-	conn, err := Dial(cfg, logsAddrs, identity.DialOptions()...)
+	// Dialled as the gateway dials an upstream (the descriptor source is
+	// the gateway's concern, unused here).
+	logsUpstream := upstream.Config{Name: "logs", Addrs: logsAddrs, Reflection: true}
+	conn, err := upstream.Dial(logsUpstream, upstream.WithKeepalive(cfg.GRPCKeepalive),
+		upstream.WithMaxMessageBytes(cfg.GRPCMaxMessageBytes), upstream.WithGRPCOptions(identity.DialOptions()...))
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ssegate/ssegate/internal/app"
+	"github.com/ssegate/ssegate/gateway/upstream"
 	"github.com/ssegate/ssegate/internal/apptest"
-	"github.com/ssegate/ssegate/internal/config"
 )
 
 // readyz returns /readyz's status and report.
@@ -109,7 +108,7 @@ func TestReadinessAndBackendRestart(t *testing.T) {
 	}
 
 	// Draining makes the gateway unready at once.
-	if err := demo.Gateway().SSE.Drain(ctx); err != nil {
+	if err := demo.Gateway().Gateway.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
 	code, rep := readyz(t, demo.URL)
@@ -161,7 +160,7 @@ func TestDialRoundRobinHealthAndReconnect(t *testing.T) {
 	var callsA, callsB atomic.Int64
 	a := startHealth(t, "127.0.0.1:0", &callsA)
 	b := startHealth(t, "127.0.0.1:0", &callsB)
-	conn, err := app.Dial(config.Default(), []string{a.addr, b.addr})
+	conn, err := upstream.Dial(upstream.Config{Name: "health", Addrs: []string{a.addr, b.addr}, Reflection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/ssegate/ssegate/gateway/server"
 	"github.com/ssegate/ssegate/internal/config"
 )
 
@@ -31,7 +33,7 @@ func runMain(name string, run func(context.Context, config.Config, *slog.Logger)
 	if err != nil {
 		return err
 	}
-	logger := NewLogger(cfg, os.Stderr)
+	logger := server.NewLogger(cfg.Config, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	return run(ctx, cfg, logger)
@@ -41,4 +43,19 @@ func runMain(name string, run func(context.Context, config.Config, *slog.Logger)
 // once, for a binary whose graceful stop the first one has begun.
 func ExitOnNextSignal() {
 	signal.Reset(stopSignals...)
+}
+
+// ShutdownGrace is what a binary allows, beyond the drain timeout, for
+// closing backends before it gives up and exits anyway.
+const ShutdownGrace = 5 * time.Second
+
+// ExitAfter makes the process exit with status 1 if it has not stopped
+// within d, so a stop always ends in bounded time. Call the returned
+// function when the stop has completed.
+func ExitAfter(d time.Duration, name string) (cancel func()) {
+	t := time.AfterFunc(d, func() {
+		fmt.Fprintf(os.Stderr, "%s: did not stop within %s, exiting\n", name, d)
+		os.Exit(1)
+	})
+	return func() { t.Stop() }
 }

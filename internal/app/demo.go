@@ -5,11 +5,54 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 
+	gwconfig "github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/server"
+	"github.com/ssegate/ssegate/gateway/upstream"
+	"github.com/ssegate/ssegate/gen/descriptorset"
 	"github.com/ssegate/ssegate/internal/config"
+	"github.com/ssegate/ssegate/web"
 )
+
+// demoServices are the services each of the demo's upstreams exposes.
+var demoServices = map[string]string{
+	"auth": "ssegate.auth.v1.AuthService",
+	"jobs": "ssegate.jobs.v1.JobService",
+	"logs": "ssegate.logs.v1.LogService",
+}
+
+// GatewayConfig is the gateway's configuration of the demo, as a team
+// writes one for its own services: the demo's settings, with an upstream
+// per service at addrs ("auth", "jobs", "logs": host:port) whose
+// descriptors come from the descriptor set that make generate builds,
+// written to cfg.DataDir. secret is the HS256 secret the services sign
+// sessions with (unused for ES256/RS256).
+func GatewayConfig(cfg config.Config, secret []byte, addrs map[string]string) (gwconfig.Config, error) {
+	gw := cfg.Config
+	if gw.SessionAlgorithm == identity.HS256 {
+		gw.SessionSecret = string(secret)
+	} else if len(gw.SessionVerificationKeys) == 0 && cfg.SessionSigningKeyFile != "" {
+		gw.SessionVerificationKeys = []string{cfg.SessionSigningKeyID + "=" + cfg.SessionSigningKeyFile}
+	}
+	set := filepath.Join(cfg.DataDir, "ssegate.binpb")
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return gwconfig.Config{}, err
+	}
+	if err := os.WriteFile(set, descriptorset.Bytes, 0o644); err != nil {
+		return gwconfig.Config{}, err
+	}
+	gw.Upstreams = nil
+	for _, name := range []string{"auth", "jobs", "logs"} {
+		gw.Upstreams = append(gw.Upstreams, upstream.Config{
+			Name: name, Addrs: []string{addrs[name]}, DescriptorSet: set, Services: []string{demoServices[name]},
+		})
+	}
+	return gw, gw.Validate()
+}
 
 // Demo is the whole product in one process: the auth, jobs and logs services
 // on their own loopback gRPC ports, and the gateway on cfg.Addr in front of
@@ -22,9 +65,8 @@ type Demo struct {
 	cfg      config.Config
 	logger   *slog.Logger
 	verifier *identity.Verifier
-	server   *Server
+	server   *server.Server
 	served   chan error
-	backends Backends
 
 	mu       sync.Mutex
 	auth     *Backend
@@ -101,16 +143,17 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, v, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	bcfg := cfg
-	bcfg.AuthAddrs, bcfg.JobsAddrs, bcfg.LogsAddrs = []string{authAddr}, []string{d.jobsAddr}, []string{d.logsAddr}
-	if d.backends, err = DialBackends(bcfg); err != nil {
-		return nil, err
-	}
-	g, err := NewGateway(ctx, cfg, v, d.backends, logger)
+	gw, err := GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
 	if err != nil {
 		return nil, err
 	}
-	d.server = NewServer(cfg, g, logger)
+	page := web.Handler()
+	d.server, err = server.New(ctx, gw, logger,
+		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
+		server.WithPublicRoutes("GET /", "GET /assets/*"))
+	if err != nil {
+		return nil, err
+	}
 	d.URL = d.server.Scheme() + "://" + lis.Addr().String()
 	go func() { d.served <- d.server.Serve(lis) }()
 	if randomSecret {
@@ -134,7 +177,7 @@ func serveBackend(build func() (*Backend, error), addr string) (*Backend, string
 }
 
 // Gateway is the demo's gateway: its readiness, metrics and open streams.
-func (d *Demo) Gateway() *Gateway { return d.server.Gateway }
+func (d *Demo) Gateway() *server.Server { return d.server }
 
 // LogsAddr is the logs service's gRPC address, for tests that append
 // entries directly.
@@ -205,8 +248,6 @@ func (d *Demo) Close() error {
 	if d.server != nil {
 		errs = append(errs, d.server.Close())
 	}
-	errs = append(errs, d.backends.Close())
-	d.backends = Backends{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, b := range []*Backend{d.jobs, d.logs, d.auth} {

@@ -108,7 +108,7 @@ func TestManyStreamsShareOneHTTP2Connection(t *testing.T) {
 					t.Fatalf("stream %d: %+v, %v; want the second event", i, ev, err)
 				}
 			}
-			if n := demo.Gateway().SSE.OpenStreams(); n != streams {
+			if n := demo.Gateway().Gateway.OpenStreams(); n != streams {
 				t.Errorf("gateway serves %d streams, want %d", n, streams)
 			}
 			switch n := lis.accepted.Load(); {

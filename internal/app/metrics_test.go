@@ -299,7 +299,7 @@ func TestSlowReaderEvictedAndCounted(t *testing.T) {
 	// buffers are full and a write misses its deadline.
 	big := strings.Repeat("x", 60<<10)
 	sent := 0
-	for demo.Gateway().SSE.OpenStreams() > 0 {
+	for demo.Gateway().Gateway.OpenStreams() > 0 {
 		if sent >= 1000 {
 			t.Fatalf("stream still open after %d MiB unread", sent*60>>10)
 		}

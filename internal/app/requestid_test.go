@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,12 +21,14 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/requestid"
+	"github.com/ssegate/ssegate/gateway/server"
 	"github.com/ssegate/ssegate/gateway/session"
+	"github.com/ssegate/ssegate/gateway/upstream"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/apptest"
-	"github.com/ssegate/ssegate/internal/requestid"
 )
 
 // idBackend records the x-request-id metadata of every call.
@@ -99,16 +102,7 @@ func TestRequestIDReachesHeaderLogAndBackend(t *testing.T) {
 
 	cfg := apptest.Config(t)
 	cfg.LogLevel = "info"
-	conn, err := app.Dial(cfg, []string{lis.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	tokens, err := app.TokenConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := identity.NewVerifier(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +115,18 @@ func TestRequestIDReachesHeaderLogAndBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	g, err := app.NewGateway(t.Context(), cfg, v, app.Backends{Auth: conn, Jobs: conn, Logs: conn}, app.NewLogger(cfg, &logs))
+	addr := lis.Addr().String()
+	gw, err := app.GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": addr, "jobs": addr, "logs": addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(g.Handler)
+	gw.Upstreams = slices.DeleteFunc(gw.Upstreams, func(u upstream.Config) bool { return u.Name == "jobs" })
+	g, err := server.New(t.Context(), gw, server.NewLogger(gw, &logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	hs := httptest.NewServer(g.Handler())
 	t.Cleanup(hs.Close)
 
 	get := func(path, accept string) (string, []byte) {

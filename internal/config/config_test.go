@@ -1,8 +1,6 @@
 package config_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,128 +8,33 @@ import (
 	"github.com/ssegate/ssegate/internal/config"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func TestLoadPrecedence(t *testing.T) {
+// The demo's binaries take the gateway's settings and their own from the
+// same flags, environment and file.
+func TestDemoSettings(t *testing.T) {
 	t.Parallel()
-	file := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(file, []byte(`{"addr": "127.0.0.1:9000", "heartbeat": "20s", "max_streams_per_user": 3}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("t", []string{"-config", file, "-heartbeat", "5s"},
-		env(map[string]string{"SSEGATE_HEARTBEAT": "7s", "SSEGATE_DATA_DIR": "/tmp/x", "SSEGATE_ADDR": "127.0.0.1:9100"}))
+	env := map[string]string{"SSEGATE_DATA_DIR": "/tmp/x", "SSEGATE_HEARTBEAT": "7s"}
+	cfg, err := config.Load("t", []string{"-job-pace", "5ms", "-logs-addr", "127.0.0.1:9001,127.0.0.1:9002"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Heartbeat != 5*time.Second || cfg.DataDir != "/tmp/x" || cfg.Addr != "127.0.0.1:9100" || cfg.MaxStreamsPerUser != 3 {
+	if cfg.DataDir != "/tmp/x" || cfg.Heartbeat != 7*time.Second || cfg.JobPace != 5*time.Millisecond || len(cfg.LogsAddrs) != 2 {
 		t.Fatalf("got %+v", cfg)
 	}
-}
-
-func TestBadSettingsAreNamed(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
+	if cfg.SessionSecret != "" {
+		t.Fatal("a session secret appeared from nowhere")
+	}
+	for _, tt := range []struct {
 		args []string
-		env  map[string]string
 		want string
 	}{
-		{"bad duration in env", nil, map[string]string{"SSEGATE_HEARTBEAT": "soon"}, "SSEGATE_HEARTBEAT"},
-		{"zero heartbeat", []string{"-heartbeat", "0s"}, nil, "heartbeat"},
-		{"bad address", []string{"-addr", "8080"}, nil, "addr"},
-		{"bad origin", nil, map[string]string{"SSEGATE_ALLOWED_ORIGINS": "*"}, "allowed-origins"},
-		{"short secret", []string{"-session-secret", "short"}, nil, "session-secret"},
-		{"bad number", []string{"-max-streams-per-user", "many"}, nil, "max-streams-per-user"},
-		{"negative cap", []string{"-max-streams-per-user", "-1"}, nil, "max-streams-per-user"},
-		{"unknown flag", []string{"-nope", "1"}, nil, "nope"},
-		{"bad level", []string{"-log-level", "loud"}, nil, "log-level"},
-		{"cert without key", []string{"-tls-cert-file", "c.pem"}, nil, "tls-key-file"},
-		{"key without cert", []string{"-tls-key-file", "k.pem"}, nil, "tls-cert-file"},
-		{"missing cert files", []string{"-tls-cert-file", "/nonexistent/c.pem", "-tls-key-file", "/nonexistent/k.pem"}, nil, "tls-cert-file"},
-		{"bad boolean in env", nil, map[string]string{"SSEGATE_H2C": "maybe"}, "SSEGATE_H2C"},
-		{"bad boolean flag", []string{"-metrics=maybe"}, nil, "metrics"},
-		{"negative global cap", []string{"-max-streams", "-1"}, nil, "max-streams"},
-		{"negative per-IP cap", nil, map[string]string{"SSEGATE_MAX_STREAMS_PER_IP": "-2"}, "max-streams-per-ip"},
-		{"short lifetime", []string{"-max-lifetime", "500ms"}, nil, "max-lifetime"},
-		{"jitter over lifetime", []string{"-max-lifetime", "1m", "-lifetime-jitter", "1m"}, nil, "lifetime-jitter"},
-		{"jitter without lifetime", []string{"-lifetime-jitter", "5s"}, nil, "lifetime-jitter"},
-		{"negative reconnect jitter", []string{"-reconnect-jitter", "-1s"}, nil, "reconnect-jitter"},
-		{"zero drain timeout", []string{"-drain-timeout", "0s"}, nil, "drain-timeout"},
-		{"zero header timeout", []string{"-read-header-timeout", "0s"}, nil, "read-header-timeout"},
-		{"zero idle timeout", []string{"-idle-timeout", "0s"}, nil, "idle-timeout"},
-		{"tiny header limit", []string{"-max-header-bytes", "100"}, nil, "max-header-bytes"},
-		{"zero HTTP/2 streams", []string{"-http2-max-streams", "0"}, nil, "http2-max-streams"},
-		{"tiny message limit", []string{"-grpc-max-message-bytes", "10"}, nil, "grpc-max-message-bytes"},
-		{"fast keepalive", []string{"-grpc-keepalive", "1s"}, nil, "grpc-keepalive"},
-		{"bad address in a list", []string{"-jobs-addr", "127.0.0.1:9001,9002"}, nil, "jobs-addr"},
-		{"bad proxy prefix", []string{"-trusted-proxies", "10.0.0.0/33"}, nil, "trusted-proxies"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := config.Load("t", tt.args, env(tt.env))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestUnknownFileSetting(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(file, []byte(`{"hartbeat": "20s"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.Load("t", []string{"-config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), "hartbeat") {
-		t.Fatalf("error %v", err)
-	}
-}
-
-func TestNewSettings(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "c.json")
-	conf := `{"jobs_addr": ["127.0.0.1:9001", "127.0.0.1:9002"], "metrics": false, "max_lifetime": "10m", "lifetime_jitter": "1m"}`
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("t", []string{"-config", file, "-h2c", "-logs-addr", "127.0.0.1:9003, 127.0.0.1:9004"},
-		env(map[string]string{"SSEGATE_MAX_STREAMS": "100", "SSEGATE_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch {
-	case strings.Join(cfg.JobsAddrs, " ") != "127.0.0.1:9001 127.0.0.1:9002":
-		t.Errorf("jobs-addr from a JSON list: %q", cfg.JobsAddrs)
-	case strings.Join(cfg.LogsAddrs, " ") != "127.0.0.1:9003 127.0.0.1:9004":
-		t.Errorf("logs-addr from a flag: %q", cfg.LogsAddrs)
-	case cfg.Metrics || !cfg.H2C:
-		t.Errorf("booleans: metrics %v, h2c %v", cfg.Metrics, cfg.H2C)
-	case cfg.MaxLifetime != 10*time.Minute || cfg.LifetimeJitter != time.Minute || cfg.MaxStreams != 100:
-		t.Errorf("lifetime %s, jitter %s, max streams %d", cfg.MaxLifetime, cfg.LifetimeJitter, cfg.MaxStreams)
-	case len(cfg.TrustedProxies) != 2:
-		t.Errorf("trusted proxies %q", cfg.TrustedProxies)
-	}
-	if d := config.Default(); !d.Metrics || d.H2C || d.TLS() || d.DrainTimeout <= 0 || d.Validate() != nil {
-		t.Errorf("defaults: %+v, %v", d, d.Validate())
-	}
-}
-
-func TestTLSPairIsLoaded(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	// A certificate whose key does not match is named at start.
-	if err := os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := config.Load("t", []string{"-tls-cert-file", cert, "-tls-key-file", key, "-h2c"}, env(nil))
-	if err == nil || !strings.Contains(err.Error(), "tls-cert-file") || !strings.Contains(err.Error(), "h2c") {
-		t.Fatalf("error %v, want tls-cert-file and h2c named", err)
+		{[]string{"-data-dir", ""}, "data-dir"},
+		{[]string{"-grpc-addr", "9000"}, "grpc-addr"},
+		{[]string{"-logs-addr", "9000"}, "logs-addr"},
+		{[]string{"-session-signing-key-file", "k.pem"}, "session-signing-key-id"},
+		{[]string{"-heartbeat", "0s"}, "heartbeat"},
+	} {
+		if _, err := config.Load("t", tt.args, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want one naming %s", tt.args, err, tt.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	ssegate "github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/route"
 	"github.com/ssegate/ssegate/gateway/session"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 )
@@ -23,7 +24,10 @@ type gateway struct {
 
 func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	t.Helper()
-	m, err := session.NewMiddleware(verifier(t), session.WithClock(clock))
+	sd := authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0)
+	// Signing in and out are public by the methods' options.
+	public := append(session.DefaultPublicRoutes(), route.PublicRoutes(sd)...)
+	m, err := session.NewMiddleware(verifier(t), session.WithClock(clock), session.WithPublicRoutes(public...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +35,7 @@ func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mux.Register(t.Context(), authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0), b.conn, authv1.RegisterAuthServiceHandler); err != nil {
+	if err := mux.Register(t.Context(), sd, b.conn, authv1.RegisterAuthServiceHandler); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{}

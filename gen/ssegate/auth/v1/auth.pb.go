@@ -10,6 +10,7 @@
 package authv1
 
 import (
+	_ "github.com/ssegate/ssegate/gen/ssegate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -343,7 +344,7 @@ var File_ssegate_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_ssegate_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1assegate/auth/v1/auth.proto\x12\x0fssegate.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n" +
+	"\x1assegate/auth/v1/auth.proto\x12\x0fssegate.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ssegate/v1/options.proto\"F\n" +
 	"\fLoginRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"I\n" +
@@ -357,10 +358,10 @@ const file_ssegate_auth_v1_auth_proto_rawDesc = "" +
 	"\tPrincipal\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime2\xc0\x02\n" +
-	"\vAuthService\x12_\n" +
-	"\x05Login\x12\x1d.ssegate.auth.v1.LoginRequest\x1a\x1e.ssegate.auth.v1.LoginResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12g\n" +
-	"\x06Logout\x12\x1e.ssegate.auth.v1.LogoutRequest\x1a\x1f.ssegate.auth.v1.LogoutResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/sessions/current\x12g\n" +
+	"expireTime2\xcc\x02\n" +
+	"\vAuthService\x12e\n" +
+	"\x05Login\x12\x1d.ssegate.auth.v1.LoginRequest\x1a\x1e.ssegate.auth.v1.LoginResponse\"\x1d\xaa\x9f\x19\x02\b\x01\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12m\n" +
+	"\x06Logout\x12\x1e.ssegate.auth.v1.LogoutRequest\x1a\x1f.ssegate.auth.v1.LogoutResponse\"\"\xaa\x9f\x19\x02\b\x01\x82\xd3\xe4\x93\x02\x16*\x14/v1/sessions/current\x12g\n" +
 	"\x06WhoAmI\x12\x1e.ssegate.auth.v1.WhoAmIRequest\x1a\x1f.ssegate.auth.v1.WhoAmIResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/sessions/currentB7Z5github.com/ssegate/ssegate/gen/ssegate/auth/v1;authv1b\x06proto3"
 
 var (
