@@ -1,7 +1,6 @@
 package apidocs_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -29,6 +28,7 @@ import (
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/apptest"
 	"github.com/ssegate/ssegate/internal/config"
+	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
 // startDemo runs the whole product in-process on loopback, as users run it.
@@ -308,45 +308,32 @@ func sortedKeys(m map[string]bool) []string {
 // event is one SSE event as its fields came on the wire.
 type event map[string]any
 
-// readEvents parses a text/event-stream body by the WHATWG rules: one
-// event per blank-line-terminated block with data; comments skipped.
+// readEvents reads a text/event-stream body to its end and returns its
+// events, each as the object the document's itemSchema describes: only the
+// fields the event carried, retry as a number.
 func readEvents(t *testing.T, r io.Reader) []event {
 	t.Helper()
-	var events []event
-	cur := event{}
-	var data []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if data != nil {
-				cur["data"] = strings.Join(data, "\n")
-				events = append(events, cur)
-			}
-			cur, data = event{}, nil
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "data":
-			data = append(data, value)
-		case "event", "id":
-			cur[field] = value
-		case "retry":
-			n, err := strconv.Atoi(value)
-			if err != nil {
-				t.Fatalf("retry %q", value)
-			}
-			cur["retry"] = n
-		}
-	}
-	if err := sc.Err(); err != nil {
+	blocks, err := ssetest.NewReader(r).Events()
+	if err != nil {
 		t.Fatalf("reading the stream: %v", err)
+	}
+	var events []event
+	for _, b := range blocks {
+		e := event{"data": b.Data}
+		if b.Has("id") {
+			e["id"] = b.ID
+		}
+		if b.Has("event") {
+			e["event"] = b.Event
+		}
+		if b.Has("retry") {
+			n, err := strconv.Atoi(b.Retry)
+			if err != nil {
+				t.Fatalf("retry %q", b.Retry)
+			}
+			e["retry"] = n
+		}
+		events = append(events, e)
 	}
 	return events
 }

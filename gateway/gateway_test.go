@@ -1,14 +1,12 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/ssegate/ssegate/gateway"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
+	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
 func TestMain(m *testing.M) {
@@ -159,31 +158,13 @@ func stream(t *testing.T, ctx context.Context, url string, header http.Header) (
 		_ = resp.Body.Close()
 		client.CloseIdleConnections()
 	})
-	return resp, &units{r: bufio.NewReader(resp.Body)}
+	return resp, &units{ssetest.NewReader(resp.Body)}
 }
 
-type units struct{ r *bufio.Reader }
+// units reads a stream's comment lines and event blocks exactly as sent.
+type units struct{ *ssetest.Reader }
 
-// next returns the next comment line or event block, exactly as sent.
-func (u *units) next() (string, error) {
-	var b strings.Builder
-	for {
-		line, err := u.r.ReadString('\n')
-		b.WriteString(line)
-		if err != nil {
-			if b.Len() > 0 && err == io.EOF {
-				return b.String(), io.ErrUnexpectedEOF
-			}
-			return b.String(), err
-		}
-		if b.Len() == len(line) && strings.HasPrefix(line, ":") {
-			return line, nil
-		}
-		if line == "\n" {
-			return b.String(), nil
-		}
-	}
-}
+func (u *units) next() (string, error) { return u.NextUnit() }
 
 func (u *units) mustNext(t *testing.T) string {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
+	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
 // retryOf returns the retry of a reconnect event, failing on anything else.
@@ -252,7 +253,7 @@ func TestChunkedGETStreamsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &units{r: bufio.NewReader(resp.Body)}
+	u := &units{ssetest.NewReader(resp.Body)}
 	if resp.StatusCode != 200 || u.mustNext(t) != ": ok\n" || !strings.HasPrefix(u.mustNext(t), "id: 1\n") {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/ssegate/ssegate/gateway/relay"
 	"github.com/ssegate/ssegate/gateway/resume"
 	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
+	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -216,11 +217,12 @@ func FuzzSentIDsResume(f *testing.F) {
 		w := newWriter(true)
 		s := &fakeStream{ctx: context.Background(), items: []proto.Message{event(id, "", "x")}}
 		relay.Serve(context.Background(), w, s, cfg)
-		for line := range strings.SplitSeq(w.String(), "\n") {
-			sent, ok := strings.CutPrefix(line, "id: ")
-			if !ok {
+		events, _ := ssetest.NewReader(strings.NewReader(w.String())).Events()
+		for _, ev := range events {
+			if !ev.Has("id") {
 				continue
 			}
+			sent := ev.ID
 			r := httptest.NewRequest("GET", "/", nil)
 			r.Header.Set(resume.Header, sent)
 			if got, err := resume.FromRequest(r); err != nil || got != sent {

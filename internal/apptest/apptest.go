@@ -5,7 +5,6 @@
 package apptest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/config"
+	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
 // Config returns the demo's defaults for a test: a free loopback port, a
@@ -168,75 +168,17 @@ func (c *Client) Stream(ctx context.Context, path string, header http.Header) (*
 }
 
 // Block is one SSE block: an event, or a comment line (Comment set).
-type Block struct {
-	Comment bool
-	ID      string
-	Event   string
-	Data    string
-	Retry   string
-}
+type Block = ssetest.Block
 
 // Stream reads SSE blocks from a response, one at a time.
 type Stream struct {
 	Res *http.Response
-	r   *bufio.Reader
+	*ssetest.Reader
 }
 
 // NewStream reads res's body as an event stream.
 func NewStream(res *http.Response) *Stream {
-	return &Stream{Res: res, r: bufio.NewReader(res.Body)}
-}
-
-// Next returns the next block; a comment line is a block of its own.
-func (s *Stream) Next() (Block, error) {
-	var b Block
-	var data []string
-	seen := false
-	for {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			if seen && err == io.EOF {
-				err = io.ErrUnexpectedEOF // a block cut short
-			}
-			return b, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if seen {
-				b.Data = strings.Join(data, "\n")
-				return b, nil
-			}
-			continue
-		case strings.HasPrefix(line, ":") && !seen:
-			return Block{Comment: true, Data: strings.TrimPrefix(strings.TrimPrefix(line, ":"), " ")}, nil
-		case strings.HasPrefix(line, ":"):
-			continue
-		}
-		seen = true
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			b.ID = value
-		case "event":
-			b.Event = value
-		case "data":
-			data = append(data, value)
-		case "retry":
-			b.Retry = value
-		}
-	}
-}
-
-// NextEvent skips comments and returns the next event.
-func (s *Stream) NextEvent() (Block, error) {
-	for {
-		b, err := s.Next()
-		if err != nil || !b.Comment {
-			return b, err
-		}
-	}
+	return &Stream{Res: res, Reader: ssetest.NewReader(res.Body)}
 }
 
 // Close ends the stream from the client's side.
