@@ -16,8 +16,7 @@ import (
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	var he *runtime.HTTPStatusError
 	if errors.As(err, &he) {
-		st := status.Convert(he.Err)
-		httperr.WriteStatus(w, he.HTTPStatus, st.Code(), httperr.Message(st))
+		httperr.FromStatus(w, he.HTTPStatus, status.Convert(he.Err))
 		return
 	}
 	httperr.FromError(w, err)

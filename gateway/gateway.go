@@ -77,18 +77,18 @@ func New(opts ...Option) (*Gateway, error) {
 	// cross the gateway from clients, the gateway's own metadata never leaks
 	// out as response headers, and the verified principal goes to every
 	// upstream call, REST and SSE alike.
-	muxOpts = append(muxOpts,
+	g := &Gateway{
+		cfg:          cfg,
+		perPrincipal: newStreamCounter(),
+		perClientIP:  newStreamCounter(),
+	}
+	g.muxOpts = append(muxOpts,
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
 		runtime.WithMetadata(principalMetadata),
+		runtime.WithMetadata(g.clientMetadata),
 	)
-	g := &Gateway{
-		cfg:          cfg,
-		muxOpts:      muxOpts,
-		perPrincipal: newStreamCounter(),
-		perClientIP:  newStreamCounter(),
-	}
 	g.draining, g.startDrain = context.WithCancel(context.Background())
 	g.routes.Store(g.NewRoutes())
 	return g, nil

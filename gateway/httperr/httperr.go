@@ -12,6 +12,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -58,7 +59,20 @@ func FromError(w http.ResponseWriter, err error) {
 		Write(w, codes.Internal, "internal error")
 		return
 	}
-	Write(w, s.Code(), Message(s))
+	FromStatus(w, runtime.HTTPStatusFromCode(s.Code()), s)
+}
+
+// FromStatus sends s as JSON with httpStatus, and a Retry-After header
+// when s carries a google.rpc.RetryInfo detail (a backend that limits a
+// client says when to come back, as the auth service does for sign-ins).
+func FromStatus(w http.ResponseWriter, httpStatus int, s *status.Status) {
+	for _, d := range s.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			WriteRetry(w, httpStatus, s.Code(), Message(s), ri.GetRetryDelay().AsDuration())
+			return
+		}
+	}
+	WriteStatus(w, httpStatus, s.Code(), Message(s))
 }
 
 // CodeName returns the canonical name of code, such as "NOT_FOUND".

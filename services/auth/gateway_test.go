@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/metadata"
+
 	ssegate "github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/route"
@@ -18,9 +20,13 @@ import (
 // gateway is the real gateway with the session options, behind the session
 // middleware, on httptest.
 type gateway struct {
-	srv    *httptest.Server
-	client *http.Client
+	srv     *httptest.Server
+	client  *http.Client
+	backend *backend
 }
+
+// backendCalls is the metadata of every call that reached the backend.
+func (g *gateway) backendCalls() []metadata.MD { return g.backend.calls() }
 
 func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	t.Helper()
@@ -38,7 +44,7 @@ func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	if err := mux.Register(t.Context(), sd, b.conn, authv1.RegisterAuthServiceHandler); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{}
+	g := &gateway{backend: b}
 	if tls {
 		g.srv = httptest.NewTLSServer(m.Wrap(mux))
 	} else {
@@ -203,5 +209,31 @@ func TestThroughGateway(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Failed sign-ins through the gateway end in 429 with Retry-After, the
+// client address being the one the gateway sees.
+func TestFailedSignInsThroughGateway(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, startBackend(t, testUsers()), false)
+	for i := range 5 {
+		if r := g.do(t, "POST", "/v1/sessions", `{"username":"demo","password":"nope"}`, nil); r.status != 401 {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := g.do(t, "POST", "/v1/sessions", `{"username":"demo","password":"demo"}`, nil)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, `"RESOURCE_EXHAUSTED"`) {
+		t.Fatalf("sixth attempt: %d, Retry-After %q, %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if len(r.header.Values("Set-Cookie")) != 0 {
+		t.Fatal("a refused attempt set a cookie")
+	}
+	var addrs []string
+	for _, md := range g.backendCalls() {
+		addrs = append(addrs, md.Get(identity.MetadataClientIP)...)
+	}
+	if len(addrs) == 0 || addrs[0] != "127.0.0.1" {
+		t.Fatalf("client address metadata %q, want 127.0.0.1", addrs)
 	}
 }

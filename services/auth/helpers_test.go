@@ -93,6 +93,12 @@ func (b *backend) calls() []metadata.MD {
 
 func startBackend(t *testing.T, users auth.Users) *backend {
 	t.Helper()
+	return startService(t, newService(t, users))
+}
+
+// startService serves svc behind the identity interceptor on bufconn.
+func startService(t *testing.T, svc *auth.Service) *backend {
+	t.Helper()
 	ic, err := identity.NewInterceptor(verifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +109,7 @@ func startBackend(t *testing.T, users auth.Users) *backend {
 		return h(ctx, req)
 	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(recorder, ic.Unary()), grpc.ChainStreamInterceptor(ic.Stream()))
-	authv1.RegisterAuthServiceServer(srv, newService(t, users))
+	authv1.RegisterAuthServiceServer(srv, svc)
 	lis := bufconn.Listen(1 << 20)
 	done := make(chan struct{})
 	go func() {

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -54,7 +56,21 @@ type Service struct {
 	dummy  []byte // compared against for unknown users, so they cost as much
 	now    func() time.Time
 	log    *slog.Logger
+	// byUser and byAddr slow down failed sign-ins per user name and per
+	// client address.
+	byUser, byAddr *limiter
 }
+
+// Limits of failed sign-ins: a user may fail this many times, and a client
+// address (which many people may share) more, before every further attempt
+// waits; the wait starts at a second and doubles, up to a quarter of an
+// hour.
+const (
+	freeUserFailures = 5
+	freeAddrFailures = 20
+	firstWait        = time.Second
+	longestWait      = 15 * time.Minute
+)
 
 // New returns the service for users, signing sessions with issuer.
 func New(users Users, issuer *identity.Issuer, opts ...Option) (*Service, error) {
@@ -86,6 +102,8 @@ func New(users Users, issuer *identity.Issuer, opts ...Option) (*Service, error)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.byUser = newLimiter(freeUserFailures, firstWait, longestWait, s.now)
+	s.byAddr = newLimiter(freeAddrFailures, firstWait, longestWait, s.now)
 	return s, nil
 }
 
@@ -96,6 +114,10 @@ func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	if name == "" || password == "" {
 		return nil, status.Error(codes.InvalidArgument, "username and password are required")
 	}
+	addr := clientAddr(ctx)
+	if wait := max(s.byUser.wait(name), s.byAddr.wait(addr)); wait > 0 {
+		return nil, tooManyFailures(wait)
+	}
 	hash, known := s.users[name]
 	if !known {
 		hash = s.dummy
@@ -104,9 +126,12 @@ func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	// wrong password; the length check comes after it for the same reason.
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if !known || err != nil || len(password) > maxPassword {
-		s.log.InfoContext(ctx, "auth: sign-in refused", "user", truncate(name, 64))
+		s.log.InfoContext(ctx, "auth: sign-in refused", "user", truncate(name, 64), "addr", addr)
+		s.byUser.fail(name)
+		s.byAddr.fail(addr)
 		return nil, status.Error(codes.Unauthenticated, msgWrongCredentials)
 	}
+	s.byUser.reset(name)
 	token, exp, err := s.issuer.Issue(name, s.now())
 	if err != nil {
 		s.log.ErrorContext(ctx, "auth: issue token", "err", err)
@@ -141,6 +166,27 @@ func (s *Service) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.
 		return nil, status.Error(codes.Unauthenticated, "sign in required")
 	}
 	return &authv1.WhoAmIResponse{Principal: principal(p.Subject, p.Expiry)}, nil
+}
+
+// clientAddr is the client address the gateway sends; calls without one
+// (straight over gRPC) share one key.
+func clientAddr(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(identity.MetadataClientIP); len(v) == 1 {
+		return v[0]
+	}
+	return "unknown"
+}
+
+// tooManyFailures is the answer to an attempt that must wait: 429 through
+// the gateway, with Retry-After from the RetryInfo.
+func tooManyFailures(wait time.Duration) error {
+	st, err := status.New(codes.ResourceExhausted, "too many failed sign-ins, try again later").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)})
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, "too many failed sign-ins, try again later")
+	}
+	return st.Err()
 }
 
 func principal(name string, exp time.Time) *authv1.Principal {
