@@ -17,18 +17,20 @@ import (
 type Option func(*config) error
 
 type config struct {
-	heartbeat    time.Duration
-	retry        time.Duration
-	headerWait   time.Duration
-	writeTimeout time.Duration
-	queue        int
-	queueBytes   int
-	busyRetry    time.Duration
-	perPrincipal int
-	clock        clockwork.Clock
-	logger       *slog.Logger
-	muxOptions   []runtime.ServeMuxOption
-	observer     Observer
+	heartbeat       time.Duration
+	retry           time.Duration
+	headerWait      time.Duration
+	writeTimeout    time.Duration
+	queue           int
+	queueBytes      int
+	maxBody         int64
+	bodyReadTimeout time.Duration
+	busyRetry       time.Duration
+	perPrincipal    int
+	clock           clockwork.Clock
+	logger          *slog.Logger
+	muxOptions      []runtime.ServeMuxOption
+	observer        Observer
 
 	maxLifetime     time.Duration
 	lifetimeJitter  time.Duration
@@ -40,16 +42,18 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		heartbeat:    15 * time.Second,
-		retry:        3 * time.Second,
-		headerWait:   300 * time.Millisecond,
-		writeTimeout: 10 * time.Second,
-		queue:        relay.DefaultQueue,
-		queueBytes:   relay.DefaultQueueBytes,
-		busyRetry:    10 * time.Second,
-		observer:     nopObserver{},
-		clock:        clockwork.NewRealClock(),
-		logger:       slog.New(slog.DiscardHandler),
+		heartbeat:       15 * time.Second,
+		retry:           3 * time.Second,
+		headerWait:      300 * time.Millisecond,
+		writeTimeout:    10 * time.Second,
+		queue:           relay.DefaultQueue,
+		queueBytes:      relay.DefaultQueueBytes,
+		maxBody:         1 << 20,
+		bodyReadTimeout: 10 * time.Second,
+		busyRetry:       10 * time.Second,
+		observer:        nopObserver{},
+		clock:           clockwork.NewRealClock(),
+		logger:          slog.New(slog.DiscardHandler),
 
 		reconnectJitter: 5 * time.Second,
 		clientIP:        DefaultClientIP,
@@ -130,6 +134,32 @@ func WithQueueBytes(n int) Option {
 			return errors.New("gateway: queue bytes must be positive")
 		}
 		c.queueBytes = n
+		return nil
+	}
+}
+
+// WithMaxBodyBytes bounds request bodies, for routes whose method sets no
+// limit of its own (ssegate.v1.route max_body_bytes); a larger body gets
+// 413 before any upstream call. Default 1 MiB.
+func WithMaxBodyBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("gateway: body limit must be positive")
+		}
+		c.maxBody = n
+		return nil
+	}
+}
+
+// WithBodyReadTimeout bounds the time to receive a request's body; a
+// client that takes longer gets 408. Streams have no body and are not
+// concerned. Zero disables it. Default 10 s.
+func WithBodyReadTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errNonPositive
+		}
+		c.bodyReadTimeout = d
 		return nil
 	}
 }

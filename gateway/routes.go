@@ -27,6 +27,10 @@ type Routes struct {
 
 	mu      sync.Mutex
 	claimed map[string]string // "METHOD pattern" → the gRPC method served there
+	// bodyLimits are the routes' own body limits, by "METHOD pattern" as
+	// grpc-gateway's Pattern.String writes the pattern; read by limitBody
+	// while serving, written only before.
+	bodyLimits map[string]int64
 
 	open atomic.Int64 // streams being served on these routes
 }
@@ -37,7 +41,9 @@ func (r *Routes) OpenStreams() int { return int(r.open.Load()) }
 
 // NewRoutes returns an empty set of routes for g.
 func (g *Gateway) NewRoutes() *Routes {
-	return &Routes{g: g, mux: runtime.NewServeMux(g.muxOpts...), claimed: map[string]string{}}
+	r := &Routes{g: g, claimed: map[string]string{}, bodyLimits: map[string]int64{}}
+	r.mux = runtime.NewServeMux(append(g.muxOpts, runtime.WithMiddlewares(r.limitBody))...)
+	return r
 }
 
 // Serve makes r the routes g serves. Requests already being served, and
@@ -132,6 +138,14 @@ func (r *Routes) claim(sd protoreflect.ServiceDescriptor) error {
 	}
 	for _, c := range mine {
 		r.claimed[c.key] = c.method
+	}
+	for i := range methods.Len() {
+		md := methods.Get(i)
+		if limit := route.MaxBodyBytes(md); limit > 0 {
+			for _, b := range route.Bindings(md) {
+				r.bodyLimits[b.Method+" "+patternString(b.Template)] = limit
+			}
+		}
 	}
 	return nil
 }

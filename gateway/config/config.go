@@ -49,6 +49,10 @@ type Config struct {
 	BusyRetry time.Duration `json:"busy_retry" name:"busy-retry" help:"retry sent to SSE clients refused by a stream cap (plus up to as much again)"`
 	// QueueBytes bounds the bytes read ahead of a slow client per stream.
 	QueueBytes int `json:"queue_bytes" name:"queue-bytes" help:"bytes of messages read ahead of a slow stream client"`
+	// MaxBodyBytes bounds request bodies of routes without their own limit.
+	MaxBodyBytes int `json:"max_body_bytes" name:"max-body-bytes" help:"largest request body, in bytes, where the method sets no limit (over it, 413)"`
+	// BodyReadTimeout bounds the time to receive a request body.
+	BodyReadTimeout time.Duration `json:"body_read_timeout" name:"body-read-timeout" help:"time to receive a request body (over it, 408)"`
 	// MaxLifetime ends streams at an event boundary with a reconnect event,
 	// less a random part of LifetimeJitter (0: no limit).
 	MaxLifetime    time.Duration `json:"max_lifetime" name:"max-lifetime" help:"maximum stream lifetime before a reconnect event (0: none)"`
@@ -145,6 +149,8 @@ func Default() Config {
 		MaxStreamsPerUser:   16,
 		BusyRetry:           10 * time.Second,
 		QueueBytes:          1 << 20,
+		MaxBodyBytes:        1 << 20,
+		BodyReadTimeout:     10 * time.Second,
 		ReconnectJitter:     5 * time.Second,
 		DrainTimeout:        10 * time.Second,
 		ReadHeaderTimeout:   10 * time.Second,
@@ -304,6 +310,12 @@ func (c Config) validateStreams(v *validator) {
 		if p.n < 0 {
 			v.bad(p.name, "must not be negative, got %d", p.n)
 		}
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > 1<<30 {
+		v.bad("max-body-bytes", "%d is outside 1 to 1073741824", c.MaxBodyBytes)
+	}
+	if c.BodyReadTimeout < 0 {
+		v.bad("body-read-timeout", "must not be negative, got %s", c.BodyReadTimeout)
 	}
 	if c.QueueBytes < 4<<10 || c.QueueBytes > 1<<30 {
 		v.bad("queue-bytes", "%d is outside 4096 to 1073741824", c.QueueBytes)

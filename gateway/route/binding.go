@@ -100,6 +100,12 @@ func Served(md protoreflect.MethodDescriptor) bool { return !md.IsStreamingClien
 // without a session.
 func Public(md protoreflect.MethodDescriptor) bool { return options(md).GetPublic() }
 
+// MaxBodyBytes is md's own limit on request bodies (ssegate.v1.route
+// max_body_bytes), or 0 for the gateway's.
+func MaxBodyBytes(md protoreflect.MethodDescriptor) int64 {
+	return int64(options(md).GetMaxBodyBytes())
+}
+
 func options(md protoreflect.MethodDescriptor) *ssegatev1.RouteOptions {
 	o, _ := proto.GetExtension(md.Options(), ssegatev1.E_Route).(*ssegatev1.RouteOptions)
 	return o

@@ -161,6 +161,8 @@ func (s *Server) gatewayOptions() []gateway.Option {
 		gateway.WithReconnectJitter(cfg.ReconnectJitter),
 		gateway.WithBusyRetry(cfg.BusyRetry),
 		gateway.WithQueueBytes(cfg.QueueBytes),
+		gateway.WithMaxBodyBytes(int64(cfg.MaxBodyBytes)),
+		gateway.WithBodyReadTimeout(cfg.BodyReadTimeout),
 		gateway.WithLogger(s.logger),
 		// Records the route of each request for the access log and
 		// forwards the request id to backends.

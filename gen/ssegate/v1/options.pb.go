@@ -96,7 +96,11 @@ type RouteOptions struct {
 	// Not served over HTTP at all: for a method only other services call over
 	// gRPC. Without it, a method with no google.api.http rule is served at a
 	// default path (see StreamOptions.path).
-	Internal      bool `protobuf:"varint,2,opt,name=internal,proto3" json:"internal,omitempty"`
+	Internal bool `protobuf:"varint,2,opt,name=internal,proto3" json:"internal,omitempty"`
+	// Largest request body accepted, in bytes; a larger one gets 413 before
+	// any upstream call. Zero keeps the gateway's configured limit. For
+	// example 4096 for signing in.
+	MaxBodyBytes  uint32 `protobuf:"varint,3,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +147,13 @@ func (x *RouteOptions) GetInternal() bool {
 		return x.Internal
 	}
 	return false
+}
+
+func (x *RouteOptions) GetMaxBodyBytes() uint32 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
 }
 
 // MessageOptions apply to a response message of a streaming method.
@@ -356,10 +367,11 @@ const file_ssegate_v1_options_proto_rawDesc = "" +
 	"ssegate.v1\x1a google/protobuf/descriptor.proto\">\n" +
 	"\rStreamOptions\x12\x19\n" +
 	"\bretry_ms\x18\x01 \x01(\rR\aretryMs\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"B\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"h\n" +
 	"\fRouteOptions\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +
-	"\binternal\x18\x02 \x01(\bR\binternal\"G\n" +
+	"\binternal\x18\x02 \x01(\bR\binternal\x12$\n" +
+	"\x0emax_body_bytes\x18\x03 \x01(\rR\fmaxBodyBytes\"G\n" +
 	"\x0eMessageOptions\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1f\n" +
 	"\vevent_oneof\x18\x02 \x01(\tR\n" +

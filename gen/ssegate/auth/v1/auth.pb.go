@@ -358,9 +358,9 @@ const file_ssegate_auth_v1_auth_proto_rawDesc = "" +
 	"\tPrincipal\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime2\xcc\x02\n" +
-	"\vAuthService\x12e\n" +
-	"\x05Login\x12\x1d.ssegate.auth.v1.LoginRequest\x1a\x1e.ssegate.auth.v1.LoginResponse\"\x1d\xaa\x9f\x19\x02\b\x01\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12m\n" +
+	"expireTime2\xcf\x02\n" +
+	"\vAuthService\x12h\n" +
+	"\x05Login\x12\x1d.ssegate.auth.v1.LoginRequest\x1a\x1e.ssegate.auth.v1.LoginResponse\" \xaa\x9f\x19\x05\b\x01\x18\x80 \x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/sessions\x12m\n" +
 	"\x06Logout\x12\x1e.ssegate.auth.v1.LogoutRequest\x1a\x1f.ssegate.auth.v1.LogoutResponse\"\"\xaa\x9f\x19\x02\b\x01\x82\xd3\xe4\x93\x02\x16*\x14/v1/sessions/current\x12g\n" +
 	"\x06WhoAmI\x12\x1e.ssegate.auth.v1.WhoAmIRequest\x1a\x1f.ssegate.auth.v1.WhoAmIResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/sessions/currentB7Z5github.com/ssegate/ssegate/gen/ssegate/auth/v1;authv1b\x06proto3"
 
