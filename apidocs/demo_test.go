@@ -36,6 +36,7 @@ func startDemo(t *testing.T) *app.Demo {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.JobPace = 10 * time.Millisecond
 	cfg.LogLevel = "warn"

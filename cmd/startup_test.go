@@ -29,8 +29,8 @@ func TestStartFailuresStopWithOneLine(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"ssegate-demo", []string{"-addr", "{addr}", "-data-dir", "{data}"}},
-		{"ssegate", append([]string{"-addr", "{addr}", "-session-secret", secret}, backends...)},
+		{"ssegate-demo", []string{"-addr", "{addr}", "-metrics-addr", "127.0.0.1:0", "-data-dir", "{data}"}},
+		{"ssegate", append([]string{"-addr", "{addr}", "-metrics-addr", "127.0.0.1:0", "-session-secret", secret}, backends...)},
 		{"ssegate-auth", []string{"-grpc-addr", "{addr}", "-session-secret", secret}},
 		{"ssegate-jobs", []string{"-grpc-addr", "{addr}", "-session-secret", secret, "-data-dir", "{data}", "-logs-addr", "127.0.0.1:1"}},
 		{"ssegate-logs", []string{"-grpc-addr", "{addr}", "-session-secret", secret, "-data-dir", "{data}"}},

@@ -36,7 +36,7 @@ func TestSIGTERMDrainsStreamsAndExits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	demo := apptest.StartProcess(t, bin, "-addr", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-log-dir", logDir,
+	demo := apptest.StartProcess(t, bin, "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-log-dir", logDir,
 		"-heartbeat", "1s", "-drain-timeout", drainTimeout.String(), "-reconnect-jitter", "1s", "-max-streams-per-user", "0")
 	base := "http://" + demo.Addr
 

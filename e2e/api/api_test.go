@@ -40,6 +40,7 @@ func startDemo(t *testing.T, pace time.Duration) *demo {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.JobPace = pace
 	cfg.SessionSecret = strings.Repeat("s", 32)

@@ -196,7 +196,7 @@ func startServices(t *testing.T, bins string) *services {
 // startGateway starts an ssegate gateway process in front of s on addr.
 func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
 	t.Helper()
-	return apptest.StartProcess(t, s.bins+"/ssegate", "-addr", addr, "-session-secret", upstreamsSecret,
+	return apptest.StartProcess(t, s.bins+"/ssegate", "-addr", addr, "-metrics-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret,
 		"-upstream", "auth="+s.auth.Addr, "-upstream", "jobs="+s.jobs.Addr, "-upstream", "logs="+s.logs.Addr, "-reflection",
 		"-trusted-proxies", "127.0.0.1", "-max-streams-per-user", "0",
 		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")

@@ -24,6 +24,12 @@ import (
 type Config struct {
 	// Addr is the HTTP listen address.
 	Addr string `json:"addr" name:"addr" help:"HTTP listen address"`
+	// AllowedHosts are the host names requests may name in Host, besides
+	// the listen address's host and loopback names (localhost, 127.0.0.1,
+	// ::1): a request for any other host is refused, so that a page whose
+	// domain re-resolves to the gateway (DNS rebinding) cannot use it. A
+	// name starting with a dot allows its subdomains.
+	AllowedHosts []string `json:"allowed_hosts" name:"allowed-hosts" help:"comma-separated host names the gateway answers for, besides its listen host and loopback (.example.com: subdomains)"`
 
 	// Upstreams are the gRPC services the gateway serves (file: a list;
 	// flags: -upstream with -descriptor-set or -reflection).
@@ -97,9 +103,12 @@ type Config struct {
 	// Docs serves the OpenAPI document at /openapi.json and the docs page
 	// at /docs.
 	Docs bool `json:"docs" name:"docs" help:"serve /openapi.json and the /docs page"`
-	// Metrics serves Prometheus metrics at /metrics.
-	Metrics  bool   `json:"metrics" name:"metrics" help:"serve Prometheus metrics at /metrics"`
-	LogLevel string `json:"log_level" name:"log-level" help:"debug, info, warn or error"`
+	// Metrics serves Prometheus metrics at /metrics, and profiling at
+	// /debug/pprof/, on MetricsAddr: a listener of their own (loopback by
+	// default), never the public port.
+	Metrics     bool   `json:"metrics" name:"metrics" help:"serve Prometheus metrics and profiling on metrics-addr"`
+	MetricsAddr string `json:"metrics_addr" name:"metrics-addr" help:"listen address of /metrics and /debug/pprof/ (keep it off the public network)"`
+	LogLevel    string `json:"log_level" name:"log-level" help:"debug, info, warn or error"`
 }
 
 // Sessions describe the JWT in the session cookie, whoever signed it.
@@ -165,9 +174,10 @@ func Default() Config {
 			SessionIssuer:      "ssegate",
 			SessionUserClaim:   "sub",
 		},
-		Docs:     true,
-		Metrics:  true,
-		LogLevel: "info",
+		Docs:        true,
+		Metrics:     true,
+		MetricsAddr: "127.0.0.1:9090",
+		LogLevel:    "info",
 	}
 }
 
@@ -218,6 +228,17 @@ func (v *validator) hostPort(name, addr string) {
 
 func (c Config) validateServer(v *validator) {
 	v.hostPort("addr", c.Addr)
+	if c.Metrics {
+		v.hostPort("metrics-addr", c.MetricsAddr)
+		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			v.bad("metrics-addr", "must differ from addr: metrics stay off the public port")
+		}
+	}
+	for _, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:*@ ") {
+			v.bad("allowed-hosts", "%q is not a host name (a leading dot allows subdomains)", h)
+		}
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
 			v.bad("trusted-proxies", "%q is not an IP address or CIDR prefix", p)

@@ -53,8 +53,8 @@ func observe(next http.Handler, m *metrics.Metrics, logger *slog.Logger) http.Ha
 		}
 		level := slog.LevelInfo
 		switch {
-		case r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
-			level = slog.LevelDebug // probes and scrapes would drown the rest
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+			level = slog.LevelDebug // probes would drown the rest
 		case rw.status >= 500 && rw.status != http.StatusServiceUnavailable:
 			level = slog.LevelWarn // 503 is a cap or a drain, which metrics count
 		}

@@ -1,18 +1,23 @@
 package server
 
 import (
+	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/ssegate/ssegate/apidocs"
 	"github.com/ssegate/ssegate/gateway/health"
+	"github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/requestid"
+	"github.com/ssegate/ssegate/gateway/session"
 )
 
-// handler assembles what the server answers: health, readiness and
-// metrics for the infrastructure (no cookie, no Origin check), and behind
-// the session middleware the docs, the extra handlers and the gateway's
-// routes; every request gets an id and an access log line.
-func (s *Server) handler() http.Handler {
+// handler assembles what the server answers on its public port: health
+// and readiness for the infrastructure (no cookie, no Origin or Host
+// check), and behind the Host check and the session middleware the docs,
+// the extra handlers and the gateway's routes; every request gets an id
+// and an access log line. Metrics are on a listener of their own.
+func (s *Server) handler(hosts *session.Hosts) http.Handler {
 	mux := http.NewServeMux()
 	for _, h := range s.opts.handlers {
 		mux.Handle(h.pattern, h.h)
@@ -31,11 +36,33 @@ func (s *Server) handler() http.Handler {
 	top := http.NewServeMux()
 	top.Handle("GET /healthz", health.Live())
 	top.Handle("GET /readyz", health.Ready(s.checks))
-	if s.Metrics != nil {
-		top.Handle("GET /metrics", s.Metrics.Handler())
-	}
-	top.Handle("/", inner)
+	top.Handle("/", hosts.Wrap(inner))
 	return requestid.Handler(observe(top, s.Metrics, s.logger))
+}
+
+// metricsHandler serves the metrics and the Go profiler, for the metrics
+// listener only.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// allowedHosts are the names the public port answers for: the configured
+// ones and the listen address's host (unless it is every address).
+func allowedHosts(cfg config.Config) (*session.Hosts, error) {
+	names := append([]string(nil), cfg.AllowedHosts...)
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			names = append(names, host)
+		}
+	}
+	return session.NewHosts(names...)
 }
 
 // serveDocument serves the OpenAPI document of the routes being served.

@@ -39,13 +39,30 @@ func Run(ctx context.Context, load func() (config.Config, error), logger *slog.L
 	if err != nil {
 		return err
 	}
+	var metricsLis net.Listener
+	if cfg.Metrics {
+		if metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = lis.Close()
+			return err
+		}
+	}
 	srv, err := New(ctx, cfg, logger, opts...)
 	if err != nil {
 		_ = lis.Close()
+		if metricsLis != nil {
+			_ = metricsLis.Close()
+		}
 		return err
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(lis) }()
+	if metricsLis != nil {
+		go func() {
+			if err := srv.ServeMetrics(metricsLis); err != nil {
+				served <- err
+			}
+		}()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

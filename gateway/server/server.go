@@ -39,8 +39,12 @@ import (
 
 // Server is one running gateway.
 type Server struct {
-	// HTTP is the HTTP server; its Handler is the gateway's.
+	// HTTP is the HTTP server of the public port; its Handler is the
+	// gateway's.
 	HTTP *http.Server
+	// MetricsHTTP serves /metrics and /debug/pprof/ on their own listener;
+	// nil when cfg.Metrics is off.
+	MetricsHTTP *http.Server
 	// Gateway is the REST and SSE core, for Drain and OpenStreams.
 	Gateway *gateway.Gateway
 	// Metrics is nil when cfg.Metrics is off.
@@ -124,7 +128,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := s.use(up); err != nil {
 		return nil, errors.Join(err, up.closeExcept(nil))
 	}
-	s.HTTP = newHTTPServer(cfg, s.handler(), logger)
+	hosts, err := allowedHosts(cfg)
+	if err != nil {
+		return nil, errors.Join(err, up.closeExcept(nil))
+	}
+	s.HTTP = newHTTPServer(cfg, s.handler(hosts), logger)
+	if s.Metrics != nil {
+		s.MetricsHTTP = &http.Server{
+			Addr: cfg.MetricsAddr, Handler: s.metricsHandler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
 	return s, nil
 }
 
@@ -226,6 +240,16 @@ func (s *Server) checks() []health.Check {
 	return checks
 }
 
+// ServeMetrics serves the metrics and the profiler on lis until Shutdown or
+// Close; it returns nil after those, and at once when metrics are off.
+func (s *Server) ServeMetrics(lis net.Listener) error {
+	if s.MetricsHTTP == nil {
+		return lis.Close()
+	}
+	s.logger.Info("serving metrics", "addr", lis.Addr().String())
+	return ignoreClosed(s.MetricsHTTP.Serve(lis))
+}
+
 // Serve accepts connections on lis until Shutdown or Close; it returns nil
 // after those.
 func (s *Server) Serve(lis net.Listener) error {
@@ -262,13 +286,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.logger.Info("stopped serving HTTP", "streams", open, "left", s.Gateway.OpenStreams(),
 		"drain", drained, "total", time.Since(start), "drain_error", errString(drainErr), "shutdown_error", errString(err))
-	return errors.Join(drainErr, err, s.current.Load().closeExcept(nil))
+	return errors.Join(drainErr, err, s.closeMetrics(), s.current.Load().closeExcept(nil))
 }
 
 // Close closes every connection at once, upstreams included.
 func (s *Server) Close() error {
 	s.stopping.Store(true)
-	return errors.Join(ignoreClosed(s.HTTP.Close()), s.current.Load().closeExcept(nil))
+	return errors.Join(ignoreClosed(s.HTTP.Close()), s.closeMetrics(), s.current.Load().closeExcept(nil))
+}
+
+func (s *Server) closeMetrics() error {
+	if s.MetricsHTTP == nil {
+		return nil
+	}
+	return ignoreClosed(s.MetricsHTTP.Close())
 }
 
 func errString(err error) string {

@@ -61,6 +61,9 @@ type Demo struct {
 	// URL is the gateway's base URL, e.g. "http://127.0.0.1:8080", or
 	// https when cfg names a certificate.
 	URL string
+	// MetricsURL is the base URL of the metrics listener, e.g.
+	// "http://127.0.0.1:9090"; empty when metrics are off.
+	MetricsURL string
 
 	cfg      config.Config
 	logger   *slog.Logger
@@ -104,10 +107,25 @@ func StartDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 			return nil, err
 		}
 	}
+	var metricsLis net.Listener
+	if cfg.Metrics {
+		var err error
+		if metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = lis.Close()
+			return nil, err
+		}
+	}
 	d, err := startDemo(ctx, cfg, logger, lis)
 	if err != nil {
 		_ = lis.Close() // never served: nothing else closes it
+		if metricsLis != nil {
+			_ = metricsLis.Close()
+		}
 		return nil, err
+	}
+	if metricsLis != nil {
+		d.MetricsURL = "http://" + metricsLis.Addr().String()
+		go func() { _ = d.server.ServeMetrics(metricsLis) }()
 	}
 	return d, nil
 }

@@ -118,7 +118,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 
 	// 0. Before any stream, every route's series exist, at zero, so that
 	// rates and alerts work from the first scrape.
-	fams := scrape(t, demo.URL)
+	fams := scrape(t, demo.MetricsURL)
 	for _, route := range []string{logRoute, jobRoute} {
 		for _, name := range []string{"ssegate_streams_active", "ssegate_streams_started_total",
 			"ssegate_stream_events_total", "ssegate_stream_bytes_total", "ssegate_stream_heartbeats_total",
@@ -157,7 +157,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound {
 		t.Fatalf("missing log: %s", res.Status)
 	}
-	fams = scrape(t, demo.URL)
+	fams = scrape(t, demo.MetricsURL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_streams_started_total", []string{"route", logRoute}, 2},
 		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "ended", "code", "OK"}, 1},
@@ -207,7 +207,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 		t.Fatalf("NDJSON stream over the per-IP cap: %s, Retry-After %q", over.Status, over.Header.Get("Retry-After"))
 	}
 	// While the held stream runs, its events and heartbeats are counted.
-	fams = scrape(t, demo.URL)
+	fams = scrape(t, demo.MetricsURL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_streams_active", []string{"route", logRoute}, 1},
 		{"ssegate_streams_rejected_total", []string{"route", logRoute, "reason", "client_ip_cap"}, 2},
@@ -218,7 +218,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	}
 	held.Close() // the client leaves
 	if err := apptest.Eventually(5*time.Second, func() error {
-		if n := value(scrape(t, demo.URL), "ssegate_streams_active", "route", logRoute); n != 0 {
+		if n := value(scrape(t, demo.MetricsURL), "ssegate_streams_active", "route", logRoute); n != 0 {
 			return fmt.Errorf("%v streams active after the client left", n)
 		}
 		return nil
@@ -253,7 +253,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 		t.Fatalf("NDJSON stream: %s %q", nd.Status, ndBody)
 	}
 
-	fams = scrape(t, demo.URL)
+	fams = scrape(t, demo.MetricsURL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_streams_started_total", []string{"route", logRoute}, 4},
 		{"ssegate_streams_ended_total", []string{"route", logRoute, "outcome", "ended", "code", "OK"}, 2},
@@ -310,7 +310,7 @@ func TestSlowReaderEvictedAndCounted(t *testing.T) {
 	}
 	t.Logf("evicted after %d entries (%d KiB) unread", sent, sent*60)
 	if err := apptest.Eventually(5*time.Second, func() error {
-		fams := scrape(t, demo.URL)
+		fams := scrape(t, demo.MetricsURL)
 		ev := value(fams, "ssegate_stream_evictions_total", "route", logRoute)
 		gone := value(fams, "ssegate_streams_ended_total", "route", logRoute, "outcome", "client_gone", "code", "CANCELLED")
 		if ev != 1 || gone != 1 {

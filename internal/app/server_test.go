@@ -70,7 +70,7 @@ func (c *rawConn) waitClosed(t *testing.T, d time.Duration) time.Duration {
 
 // sseRequest is a GET of an event stream with the session cookie.
 func sseRequest(path, token, extra string) string {
-	return "GET " + path + " HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n" +
+	return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" +
 		"Cookie: ssegate_session=" + token + "\r\n" + extra + "\r\n"
 }
 
@@ -99,7 +99,7 @@ func TestIdleTimeoutSparesQuietStreams(t *testing.T) {
 	events := apptest.NewStream(res)
 
 	idle := dialRaw(t, demo.URL)
-	idle.send(t, "GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+	idle.send(t, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	hres := idle.readResponse(t, 5*time.Second)
 	if _, err := io.Copy(io.Discard, hres.Body); err != nil || hres.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %s, %v", hres.Status, err)
@@ -150,13 +150,13 @@ func TestHeaderLimits(t *testing.T) {
 	demo := apptest.StartDemo(t, cfg)
 
 	slow := dialRaw(t, demo.URL)
-	slow.send(t, "GET /healthz HTTP/1.1\r\nHost: gateway\r\n") // and never the end
+	slow.send(t, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n") // and never the end
 	took := slow.waitClosed(t, 10*time.Second)
 	t.Logf("slow header closed after %s (read-header-timeout %s)", took.Round(time.Millisecond), cfg.ReadHeaderTimeout)
 
 	big := dialRaw(t, demo.URL)
 	// net/http allows 4 KiB beyond MaxHeaderBytes for its buffer.
-	big.send(t, "GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Big: "+strings.Repeat("a", 3*cfg.MaxHeaderBytes)+"\r\n\r\n")
+	big.send(t, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: "+strings.Repeat("a", 3*cfg.MaxHeaderBytes)+"\r\n\r\n")
 	if res := big.readResponse(t, 5*time.Second); res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("oversized header: %s, want 431", res.Status)
 	}

@@ -34,6 +34,7 @@ import (
 func Config(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.MaxStreamsPerUser = 0
 	cfg.LogLevel = "warn"
