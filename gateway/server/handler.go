@@ -6,8 +6,8 @@ import (
 	"net/http/pprof"
 
 	"github.com/ssegate/ssegate/apidocs"
-	"github.com/ssegate/ssegate/gateway/health"
 	"github.com/ssegate/ssegate/gateway/config"
+	"github.com/ssegate/ssegate/gateway/health"
 	"github.com/ssegate/ssegate/gateway/requestid"
 	"github.com/ssegate/ssegate/gateway/session"
 )
