@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -27,19 +28,41 @@ const maxGETBody = 64 << 10
 // response header, stalling the stream, and it notices a client that went
 // away only once the body has been read to its end. So the body is read
 // here, beside the response (full duplex), and the request is cancelled if
-// the client disconnects or sends too much.
-func watchUnwantedBody(w http.ResponseWriter, r *http.Request) (*http.Request, context.CancelFunc) {
+// the client disconnects or sends more than maxGETBody. Call done before the
+// handler returns: it stops the reader first, since net/http reads what is
+// left of a body after the handler, and two readers of one body panic.
+func watchUnwantedBody(w http.ResponseWriter, r *http.Request) (_ *http.Request, done func()) {
+	rc := http.NewResponseController(w)
 	// HTTP/2 needs none of this and answers ErrNotSupported.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	_ = rc.EnableFullDuplex()
+	if r.ProtoMajor == 1 {
+		// What is left of such a body after the response would be read
+		// as the next request: this connection serves no other.
+		w.Header().Set("Connection", "close")
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	body := r.Body
+	read := make(chan struct{})
+	var whole atomic.Bool // the body was read to its end
 	go func() {
+		defer close(read)
 		n, err := io.Copy(io.Discard, io.LimitReader(body, maxGETBody+1))
 		if err != nil || n > maxGETBody {
 			cancel()
+			return
 		}
+		whole.Store(true)
 	}()
-	return r.WithContext(ctx), cancel
+	return r.WithContext(ctx), func() {
+		cancel()
+		if !whole.Load() {
+			// Unblock the reader, and fail net/http's own read of the rest
+			// after the handler, which would race a read of the next
+			// request: the connection closes instead of serving again.
+			_ = rc.SetReadDeadline(time.Now())
+		}
+		<-read
+	}
 }
 
 // limitBody is the routes' middleware that bounds every request body

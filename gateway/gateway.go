@@ -108,9 +108,9 @@ func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescripto
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withoutCredentials(r)
 	if r.Method == http.MethodGet && r.ContentLength != 0 {
-		var cancel context.CancelFunc
-		r, cancel = watchUnwantedBody(w, r)
-		defer cancel()
+		var done func()
+		r, done = watchUnwantedBody(w, r)
+		defer done()
 	}
 	g.routes.Load().mux.ServeHTTP(w, r)
 }

@@ -31,9 +31,10 @@ func incomingHeader(key string) (string, bool) {
 }
 
 // outgoingHeader forwards backend header metadata as Grpc-Metadata-*
-// except the gateway's own keys.
+// except the gateway's own keys and gRPC's own (content-type: the answer
+// is JSON, not application/grpc).
 func outgoingHeader(key string) (string, bool) {
-	if strings.HasPrefix(strings.ToLower(key), identity.GatewayPrefix) {
+	if !backendKey(key) {
 		return "", false
 	}
 	return runtime.MetadataHeaderPrefix + key, true
@@ -41,10 +42,17 @@ func outgoingHeader(key string) (string, bool) {
 
 // outgoingTrailer is outgoingHeader for trailers.
 func outgoingTrailer(key string) (string, bool) {
-	if strings.HasPrefix(strings.ToLower(key), identity.GatewayPrefix) {
+	if !backendKey(key) {
 		return "", false
 	}
 	return runtime.MetadataTrailerPrefix + key, true
+}
+
+// backendKey reports whether a metadata key is the backend's own, to pass
+// on to the client.
+func backendKey(key string) bool {
+	k := strings.ToLower(key)
+	return !strings.HasPrefix(k, identity.GatewayPrefix) && k != "content-type" && !strings.HasPrefix(k, "grpc-")
 }
 
 // principalMetadata is the runtime.WithMetadata annotator: the metadata of

@@ -52,6 +52,8 @@ func TestOutgoingMatchers(t *testing.T) {
 		{identity.MetadataClearSession, "", ""},
 		{identity.MetadataToken, "", ""},
 		{"X-Ssegate-Anything", "", ""},
+		{"content-type", "", ""},
+		{"grpc-status-details-bin", "", ""},
 		{"trace-id", "Grpc-Metadata-trace-id", "Grpc-Trailer-trace-id"},
 	}
 	for _, tc := range cases {

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +269,62 @@ func TestChunkedGETStreamsAtOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("upstream still open 10 s after the client left")
 	}
+}
+
+// A GET with a body larger than the gateway reads beside a stream ends the
+// stream cleanly: no panic of a server goroutine (two readers of one body),
+// whatever the timing, over several tries.
+func TestLargeGETBodyEndsCleanly(t *testing.T) {
+	t.Parallel()
+	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
+		_ = grpc.SendHeader(s.Context(), metadata.MD{})
+		_ = s.Send(progress(1, 1))
+		<-s.Context().Done()
+		return nil
+	}}
+	var logs syncLog
+	gw, err := gateway.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Register(t.Context(), jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0), startBackend(t, b), jobsv1.RegisterJobServiceHandler); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(gw)
+	srv.Config.ErrorLog = log.New(&logs, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	body := strings.Repeat("x", 100<<10)
+	for range 4 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /v1/jobs/j1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // only a hang fails here
+		_, _ = io.Copy(io.Discard, conn)                           // the stream ends, the server closes
+		conn.Close()
+	}
+	srv.Close() // waits for the connections' goroutines
+	if strings.Contains(logs.String(), "panic") {
+		t.Fatalf("server log: %s", logs.String())
+	}
+}
+
+// syncLog is an io.Writer for a server's ErrorLog, read by the test.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

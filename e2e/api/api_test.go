@@ -179,6 +179,7 @@ func TestBadInputsGetClearErrors(t *testing.T) {
 		{"another user's job log", ops, "GET", "/v1/logs/job-" + job + "/events", "", sseHeader(""), 404, "NOT_FOUND"},
 		{"malformed Last-Event-ID", demoUser, "GET", "/v1/jobs/" + job + "/events", "", sseHeader("x1"), 400, "INVALID_ARGUMENT"},
 		{"bad offset parameter", demoUser, "GET", "/v1/logs/job-" + job + "/events?afterOffset=-1", "", sseHeader(""), 400, "INVALID_ARGUMENT"},
+		{"offset not a number", demoUser, "GET", "/v1/logs/job-" + job + "/events?afterOffset=abc", "", sseHeader(""), 400, "INVALID_ARGUMENT"},
 		{"unknown log", demoUser, "GET", "/v1/logs/nothing-here/events", "", sseHeader(""), 404, "NOT_FOUND"},
 		{"invalid log name", demoUser, "GET", "/v1/logs/bad%20name/events", "", sseHeader(""), 400, "INVALID_ARGUMENT"},
 		{"resume past the end of a job", demoUser, "GET", "/v1/jobs/" + job + "/events", "", sseHeader("100000"), 400, "INVALID_ARGUMENT"},
@@ -201,6 +202,9 @@ func TestBadInputsGetClearErrors(t *testing.T) {
 			var e struct{ Code, Message string }
 			if err := json.Unmarshal(body, &e); err != nil || e.Code != tt.wantCode || e.Message == "" {
 				t.Fatalf("body %s", body)
+			}
+			if strings.Contains(e.Message, "strconv") || strings.Contains(e.Message, ".go:") {
+				t.Fatalf("message with Go internals: %q", e.Message)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ package httperr
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -28,8 +29,11 @@ func Write(w http.ResponseWriter, code codes.Code, message string) {
 	WriteStatus(w, runtime.HTTPStatusFromCode(code), code, message)
 }
 
-// WriteStatus sends a JSON error with an explicit HTTP status.
+// WriteStatus sends a JSON error with an explicit HTTP status. Go's
+// number-parsing text (`strconv.ParseUint: parsing "x": `) is taken out
+// of message: it says how the gateway is built, not what was wrong.
 func WriteStatus(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {
+	message = goParserText.ReplaceAllString(message, "")
 	b, _ := json.Marshal(Body{Code: CodeName(code), Message: message}) // cannot fail: two strings
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -39,6 +43,10 @@ func WriteStatus(w http.ResponseWriter, httpStatus int, code codes.Code, message
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// goParserText matches the prefix strconv puts on its errors, which
+// grpc-gateway's binding passes on in its messages.
+var goParserText = regexp.MustCompile(`strconv\.\w+: parsing "(?:[^"\\]|\\.)*": `)
 
 // WriteRetry sends a JSON error with a Retry-After header, for caps.
 func WriteRetry(w http.ResponseWriter, httpStatus int, code codes.Code, message string, after time.Duration) {

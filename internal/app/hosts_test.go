@@ -69,4 +69,15 @@ func TestHostsAndOperationalEndpoints(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("signed in, GET /metrics on the public port: %d, want 404", res.StatusCode)
 	}
+	// REST answers carry none of gRPC's own metadata.
+	res, err = c.Do(t.Context(), "GET", "/v1/jobs", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for k := range res.Header {
+		if lk := strings.ToLower(k); lk == "grpc-metadata-content-type" || strings.HasPrefix(lk, "grpc-metadata-grpc-") {
+			t.Errorf("REST answer header %s: %q", k, res.Header.Values(k))
+		}
+	}
 }
