@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"errors"
@@ -20,6 +21,8 @@ const (
 	ES256 = "ES256"
 	// RS256 signs with an RSA key of at least 2048 bits.
 	RS256 = "RS256"
+	// EdDSA signs with an Ed25519 key.
+	EdDSA = "EdDSA"
 )
 
 // Defaults for the zero fields of a Config.
@@ -46,24 +49,26 @@ var (
 
 // Config describes how session tokens are signed and verified.
 //
-// With HS256 (the default) Secret signs and verifies. With ES256 or RS256,
-// SigningKey (a *ecdsa.PrivateKey or *rsa.PrivateKey) signs and its token
+// With HS256 (the default) Secret signs and verifies. With ES256, RS256 or
+// EdDSA, SigningKey (an *ecdsa.PrivateKey, *rsa.PrivateKey or
+// ed25519.PrivateKey) signs and its token
 // header names SigningKeyID as "kid"; VerificationKeys maps every kid still
 // accepted to its public key, so keys rotate by adding the new key, switching
 // SigningKey to it, and dropping the old kid once its last token has expired.
 // The signing key's own public key is always accepted under SigningKeyID.
 // A verifier-only Config (a backend) leaves SigningKey nil.
 type Config struct {
-	// Algorithm is HS256, ES256 or RS256; empty means HS256. It is the only
-	// algorithm Verify accepts.
+	// Algorithm is HS256, ES256, RS256 or EdDSA; empty means HS256. It is
+	// the only algorithm Verify accepts.
 	Algorithm string
 	// Secret is the HS256 key, at least MinSecretSize random bytes.
 	Secret []byte
-	// SigningKey is the ES256 or RS256 private key; nil to verify only.
+	// SigningKey is the ES256, RS256 or EdDSA private key; nil to verify only.
 	SigningKey crypto.Signer
 	// SigningKeyID is the kid of SigningKey, required with SigningKey.
 	SigningKeyID string
-	// VerificationKeys maps a kid to an *ecdsa.PublicKey or *rsa.PublicKey.
+	// VerificationKeys maps a kid to an *ecdsa.PublicKey, *rsa.PublicKey or
+	// ed25519.PublicKey.
 	VerificationKeys map[string]crypto.PublicKey
 	// Issuer is the "iss" claim written and required; empty means DefaultIssuer.
 	Issuer string
@@ -120,8 +125,10 @@ func (c Config) validate() (*keys, error) {
 		k.alg = jwt.SigningMethodES256
 	case RS256:
 		k.alg = jwt.SigningMethodRS256
+	case EdDSA:
+		k.alg = jwt.SigningMethodEdDSA
 	default:
-		return nil, fmt.Errorf("identity: unsupported algorithm %q (want HS256, ES256 or RS256)", c.Algorithm)
+		return nil, fmt.Errorf("identity: unsupported algorithm %q (want HS256, ES256, RS256 or EdDSA)", c.Algorithm)
 	}
 	if len(c.Secret) > 0 {
 		return nil, fmt.Errorf("identity: %s takes key pairs, not a secret", c.Algorithm)
@@ -167,6 +174,13 @@ func checkPublicKey(alg jwt.SigningMethod, pub crypto.PublicKey) error {
 		if !ok || r.N == nil || r.N.BitLen() < 2048 {
 			return errors.New("RS256 needs an RSA key of at least 2048 bits")
 		}
+	case jwt.SigningMethodEdDSA:
+		ed, ok := pub.(ed25519.PublicKey)
+		if !ok || len(ed) != ed25519.PublicKeySize {
+			return errors.New("EdDSA needs an Ed25519 key")
+		}
+	default:
+		return errors.New("no public keys for " + alg.Alg())
 	}
 	return nil
 }
@@ -209,7 +223,7 @@ type Issuer struct {
 	k *keys
 }
 
-// NewIssuer validates cfg; with ES256 or RS256 it needs a SigningKey.
+// NewIssuer validates cfg; with ES256, RS256 or EdDSA it needs a SigningKey.
 func NewIssuer(cfg Config) (*Issuer, error) {
 	k, err := cfg.validate()
 	if err != nil {
