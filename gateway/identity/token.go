@@ -37,6 +37,9 @@ const (
 	MinSecretSize = 32
 	// MaxSubjectSize bounds a subject in bytes.
 	MaxSubjectSize = 256
+	// MaxClaimsSize bounds the forwarded claims of a token, encoded as
+	// in MetadataClaims, in bytes. A token over it is refused whole.
+	MaxClaimsSize = 4096
 )
 
 // Errors of Issue and Verify. Verify wraps one of ErrTokenInvalid and
@@ -45,6 +48,9 @@ var (
 	ErrTokenInvalid = errors.New("identity: invalid session token")
 	ErrTokenExpired = errors.New("identity: session expired")
 	ErrBadSubject   = errors.New("identity: subject must be 1 to 256 printable ASCII characters")
+	// ErrClaimsTooLarge is the detail of a token whose forwarded claims
+	// are over MaxClaimsSize.
+	ErrClaimsTooLarge = errors.New("identity: forwarded claims are too large")
 )
 
 // Config describes how session tokens are signed and verified.
@@ -70,8 +76,24 @@ type Config struct {
 	// VerificationKeys maps a kid to an *ecdsa.PublicKey, *rsa.PublicKey or
 	// ed25519.PublicKey.
 	VerificationKeys map[string]crypto.PublicKey
+	// KeySet supplies verification keys that change while the verifier
+	// runs, such as a JWKS the issuer publishes; it is asked for each kid
+	// that VerificationKeys does not hold. Not with HS256.
+	KeySet KeySet
 	// Issuer is the "iss" claim written and required; empty means DefaultIssuer.
 	Issuer string
+	// Audience, when set, is the "aud" written and one that Verify
+	// requires among the token's audiences; empty: aud is not checked.
+	Audience string
+	// UserClaim names the claim that holds the user; empty means "sub".
+	// Its value must be a string that ValidSubject accepts, as it travels
+	// in gRPC metadata. An issuer writes the user there and in "sub".
+	UserClaim string
+	// Claims names the claims that Verify copies into Principal.Claims,
+	// and so passes on to backends (roles, tenant, …). A token without
+	// one of them is accepted without it; one whose copied claims encode
+	// to more than MaxClaimsSize bytes is refused.
+	Claims []string
 	// Lifetime is how long a token is valid; zero means DefaultLifetime.
 	Lifetime time.Duration
 	// ClockSkew is the leeway on exp, nbf and iat; zero means DefaultClockSkew.
@@ -85,7 +107,11 @@ type keys struct {
 	signer   crypto.Signer
 	kid      string
 	verify   map[string]crypto.PublicKey
+	keySet   KeySet
 	issuer   string
+	audience string
+	user     string
+	claims   []string
 	lifetime time.Duration
 	skew     time.Duration
 }
@@ -93,6 +119,9 @@ type keys struct {
 func (c Config) validate() (*keys, error) {
 	k := &keys{
 		issuer:   c.Issuer,
+		audience: c.Audience,
+		user:     c.UserClaim,
+		keySet:   c.KeySet,
 		lifetime: c.Lifetime,
 		skew:     c.ClockSkew,
 		kid:      c.SigningKeyID,
@@ -110,13 +139,27 @@ func (c Config) validate() (*keys, error) {
 	if k.lifetime < 0 || k.skew < 0 {
 		return nil, errors.New("identity: lifetime and clock skew must not be negative")
 	}
+	if k.user == "" {
+		k.user = "sub"
+	}
+	if registered[k.user] {
+		return nil, fmt.Errorf("identity: user claim %q is a registered claim", k.user)
+	}
+	seen := make(map[string]bool, len(c.Claims))
+	for _, name := range c.Claims {
+		if name == "" || seen[name] {
+			return nil, fmt.Errorf("identity: forwarded claim %q is empty or named twice", name)
+		}
+		seen[name] = true
+	}
+	k.claims = append([]string(nil), c.Claims...)
 	switch c.Algorithm {
 	case "", HS256:
 		k.alg = jwt.SigningMethodHS256
 		if len(c.Secret) < MinSecretSize {
 			return nil, fmt.Errorf("identity: HS256 needs a secret of at least %d bytes", MinSecretSize)
 		}
-		if c.SigningKey != nil || len(c.VerificationKeys) > 0 {
+		if c.SigningKey != nil || len(c.VerificationKeys) > 0 || c.KeySet != nil {
 			return nil, errors.New("identity: HS256 takes a secret, not key pairs")
 		}
 		k.secret = append([]byte(nil), c.Secret...)
@@ -156,8 +199,8 @@ func (c Config) validate() (*keys, error) {
 		k.verify[k.kid] = pub
 		k.signer = c.SigningKey
 	}
-	if len(k.verify) == 0 {
-		return nil, fmt.Errorf("identity: %s needs a signing key or verification keys", c.Algorithm)
+	if len(k.verify) == 0 && k.keySet == nil {
+		return nil, fmt.Errorf("identity: %s needs a signing key, verification keys or a key set", c.Algorithm)
 	}
 	return k, nil
 }
@@ -190,19 +233,9 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
-// claims are the registered claims plus a check of the subject, which goes
-// into gRPC metadata and must therefore be printable ASCII.
-type claims struct {
-	jwt.RegisteredClaims
-}
-
-// Validate implements jwt.ClaimsValidator.
-func (c claims) Validate() error {
-	if !ValidSubject(c.Subject) {
-		return ErrBadSubject
-	}
-	return nil
-}
+// registered are the claims with a meaning of their own, which cannot
+// name the user ("sub" is the default user claim).
+var registered = map[string]bool{"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true}
 
 // ValidSubject reports whether s can be a subject: 1 to MaxSubjectSize
 // printable ASCII characters, as gRPC metadata values must be.
@@ -246,13 +279,17 @@ func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error)
 	}
 	now = now.Truncate(time.Second)
 	exp := now.Add(i.k.lifetime)
-	c := claims{jwt.RegisteredClaims{
-		Issuer:    i.k.issuer,
-		Subject:   subject,
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
-	}}
+	c := jwt.MapClaims{
+		"iss": i.k.issuer,
+		"sub": subject,
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": exp.Unix(),
+	}
+	if i.k.audience != "" {
+		c["aud"] = i.k.audience
+	}
+	c[i.k.user] = subject
 	t := jwt.NewWithClaims(i.k.alg, c)
 	if i.k.kid != "" {
 		t.Header["kid"] = i.k.kid
@@ -269,85 +306,4 @@ func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error)
 		return "", time.Time{}, errors.New("identity: token too large")
 	}
 	return s, exp, nil
-}
-
-// Verifier checks session tokens.
-type Verifier struct {
-	k *keys
-}
-
-// NewVerifier validates cfg. A verifier needs no private key.
-func NewVerifier(cfg Config) (*Verifier, error) {
-	k, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	return &Verifier{k: k}, nil
-}
-
-// Verify checks token's size, algorithm, key, signature, issuer, subject
-// and times (exp required; exp, nbf and iat with the clock skew) at now, and
-// returns the principal it names. Errors wrap ErrTokenExpired when the token
-// is genuine but expired, ErrTokenInvalid otherwise.
-func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
-	if token == "" {
-		return Principal{}, fmt.Errorf("%w: empty", ErrTokenInvalid)
-	}
-	if len(token) > MaxTokenSize {
-		return Principal{}, fmt.Errorf("%w: %d bytes is over the limit", ErrTokenInvalid, len(token))
-	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{v.k.alg.Alg()}),
-		jwt.WithIssuer(v.k.issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.k.skew),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		// Strict base64 keeps each signature to one spelling, so an accepted
-		// string is exactly one that was issued.
-		jwt.WithStrictDecoding(),
-	)
-	var c claims
-	if _, err := p.ParseWithClaims(token, &c, v.key); err != nil {
-		if onlyExpired(err) {
-			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
-		}
-		return Principal{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
-	}
-	return Principal{Subject: c.Subject, Expiry: c.ExpiresAt.Time, Token: token}, nil
-}
-
-// key picks the verification key. The method was already checked against
-// the one configured algorithm; checking its type again here keeps an HMAC
-// "secret" from ever being a public key.
-func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if t.Method == nil || t.Method.Alg() != v.k.alg.Alg() {
-		return nil, errors.New("unexpected signing method")
-	}
-	if v.k.secret != nil {
-		return v.k.secret, nil
-	}
-	kid, _ := t.Header["kid"].(string)
-	pub, ok := v.k.verify[kid]
-	if !ok {
-		return nil, errors.New("unknown kid")
-	}
-	return pub, nil
-}
-
-// onlyExpired reports whether exp is the only thing wrong with a token whose
-// signature was good: only then may the browser hear "session expired".
-func onlyExpired(err error) bool {
-	if !errors.Is(err, jwt.ErrTokenExpired) {
-		return false
-	}
-	for _, other := range []error{
-		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenNotValidYet, jwt.ErrTokenUsedBeforeIssued,
-		jwt.ErrTokenRequiredClaimMissing, jwt.ErrInvalidType, ErrBadSubject,
-	} {
-		if errors.Is(err, other) {
-			return false
-		}
-	}
-	return true
 }

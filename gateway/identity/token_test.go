@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func runTokenCases(t *testing.T, v *identity.Verifier, cases []tokenCase) {
 			if tc.want == identity.ErrTokenInvalid && errors.Is(err, identity.ErrTokenExpired) {
 				t.Fatalf("Verify error = %v claims expiry", err)
 			}
-			if p != (identity.Principal{}) {
+			if !reflect.DeepEqual(p, identity.Principal{}) {
 				t.Fatalf("principal = %+v on error", p)
 			}
 		})
