@@ -142,15 +142,11 @@ func (c Config) validate() (*keys, error) {
 	if k.user == "" {
 		k.user = "sub"
 	}
-	if registered[k.user] {
-		return nil, fmt.Errorf("identity: user claim %q is a registered claim", k.user)
+	if err := CheckUserClaim(k.user); err != nil {
+		return nil, err
 	}
-	seen := make(map[string]bool, len(c.Claims))
-	for _, name := range c.Claims {
-		if name == "" || seen[name] {
-			return nil, fmt.Errorf("identity: forwarded claim %q is empty or named twice", name)
-		}
-		seen[name] = true
+	if err := CheckClaims(c.Claims); err != nil {
+		return nil, err
 	}
 	k.claims = append([]string(nil), c.Claims...)
 	switch c.Algorithm {
@@ -236,6 +232,28 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 // registered are the claims with a meaning of their own, which cannot
 // name the user ("sub" is the default user claim).
 var registered = map[string]bool{"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true}
+
+// CheckUserClaim reports whether name can be Config.UserClaim: not empty,
+// and not a registered claim other than "sub".
+func CheckUserClaim(name string) error {
+	if name == "" || registered[name] {
+		return fmt.Errorf("identity: user claim %q is empty or a registered claim", name)
+	}
+	return nil
+}
+
+// CheckClaims reports whether names can be Config.Claims: none empty, none
+// twice.
+func CheckClaims(names []string) error {
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		if name == "" || seen[name] {
+			return fmt.Errorf("identity: forwarded claim %q is empty or named twice", name)
+		}
+		seen[name] = true
+	}
+	return nil
+}
 
 // ValidSubject reports whether s can be a subject: 1 to MaxSubjectSize
 // printable ASCII characters, as gRPC metadata values must be.
