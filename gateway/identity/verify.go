@@ -51,7 +51,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 // user claim, forwarded claims and times (exp required; exp, nbf and iat
 // with the clock skew) at now, and returns the principal it names. Errors
 // wrap ErrTokenExpired when the token is genuine but expired,
-// ErrTokenInvalid otherwise.
+// ErrTokenInvalid otherwise. With a KeySet, a kid that neither it nor
+// VerificationKeys holds may make Verify wait for the set to be read.
 func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 	if token == "" {
 		return Principal{}, fmt.Errorf("%w: empty", ErrTokenInvalid)
