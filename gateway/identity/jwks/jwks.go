@@ -88,6 +88,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithOnRefresh calls f after every read after the first, periodic or for
 // an unknown kid, with nil or the reason it failed, for metrics and tests.
+// f runs while the set holds its read lock: it must not call Key.
 func WithOnRefresh(f func(error)) Option { return func(o *options) { o.onRefresh = f } }
 
 // Set is a JWK Set kept fresh; it implements identity.KeySet. Close stops
