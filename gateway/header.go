@@ -57,7 +57,12 @@ func backendKey(key string) bool {
 
 // principalMetadata is the runtime.WithMetadata annotator: the metadata of
 // the principal the session middleware verified, or nothing on a public
-// route without one.
+// route without one. That is the session token (identity.MetadataToken),
+// the user (identity.MetadataSubject) and the forwarded claims, as one
+// JSON object (identity.MetadataClaims) when the token holds any. Backends
+// verify the token, which holds the same claims signed, and must not trust
+// the claims key alone; a later change replaces the session token with a
+// short-lived token the gateway signs for each upstream.
 func principalMetadata(ctx context.Context, r *http.Request) metadata.MD {
 	p, ok := identity.FromContext(ctx)
 	if !ok && r != nil {

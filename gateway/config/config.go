@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/upstream"
 )
 
@@ -121,17 +122,21 @@ type Sessions struct {
 	SessionSecret string `json:"session_secret" name:"session-secret" help:"HS256 secret of session tokens (at least 32 bytes)"`
 	// SessionVerificationKeys are kid=path pairs of PEM public keys.
 	SessionVerificationKeys []string `json:"session_verification_keys" name:"session-verification-keys" help:"comma-separated kid=public-key.pem pairs accepted for ES256, RS256 or EdDSA"`
-	// SessionJWKS is a JWKS file or an https URL, read again every
-	// SessionJWKSRefresh.
-	SessionJWKS        string        `json:"session_jwks" name:"session-jwks" help:"JWKS file or https URL of the session keys"`
-	SessionJWKSRefresh time.Duration `json:"session_jwks_refresh" name:"session-jwks-refresh" help:"how often session-jwks is read again"`
+	// SessionJWKS is a JWKS file or an http(s) URL, read again every
+	// SessionJWKSRefresh and, at most once a minute, when a token names a
+	// kid it lacks. Only keys of SessionAlgorithm are used.
+	SessionJWKS        string        `json:"session_jwks" name:"session-jwks" help:"JWKS file or http(s) URL of the session keys"`
+	SessionJWKSRefresh time.Duration `json:"session_jwks_refresh" name:"session-jwks-refresh" help:"how often session-jwks is read again (at least 10s)"`
 	// SessionIssuer and SessionAudience are the iss and aud required
 	// (empty audience: not checked).
 	SessionIssuer   string `json:"session_issuer" name:"session-issuer" help:"iss claim required of session tokens"`
 	SessionAudience string `json:"session_audience" name:"session-audience" help:"aud claim required of session tokens (empty: not checked)"`
-	// SessionUserClaim names the claim that holds the user.
-	SessionUserClaim string `json:"session_user_claim" name:"session-user-claim" help:"claim that names the user"`
-	// SessionClaims are the other claims passed on to upstreams.
+	// SessionUserClaim names the claim that holds the user (1 to 256
+	// printable ASCII characters).
+	SessionUserClaim string `json:"session_user_claim" name:"session-user-claim" help:"claim that names the user (sub, email, preferred_username, …)"`
+	// SessionClaims are the other claims passed on to upstreams, as the
+	// JSON object in x-ssegate-claims; a token whose claims take more than
+	// 4 KiB there is refused.
 	SessionClaims []string `json:"session_claims" name:"session-claims" help:"comma-separated claims passed on to upstreams (roles, tenant, …)"`
 }
 
@@ -140,6 +145,10 @@ const (
 	AuthSession = "session"
 	AuthNone    = "none"
 )
+
+// MinJWKSRefresh is the shortest session-jwks-refresh: an identity
+// provider should not be asked for its keys more often.
+const MinJWKSRefresh = 10 * time.Second
 
 // MinGRPCKeepalive is the shortest ping interval: servers refuse pings
 // more often than this (and grpc-go never pings more often anyway).
@@ -377,9 +386,14 @@ func (c Config) validateSessions(v *validator) {
 	}
 	if s.SessionUserClaim == "" {
 		v.bad("session-user-claim", "must be set")
+	} else if identity.CheckUserClaim(s.SessionUserClaim) != nil {
+		v.bad("session-user-claim", "%q is a registered claim (iss, aud, exp, nbf, iat, jti), not a user", s.SessionUserClaim)
 	}
-	if s.SessionJWKSRefresh <= 0 {
-		v.bad("session-jwks-refresh", "must be positive, got %s", s.SessionJWKSRefresh)
+	if identity.CheckClaims(s.SessionClaims) != nil {
+		v.bad("session-claims", "%q names an empty claim or one claim twice", s.SessionClaims)
+	}
+	if s.SessionJWKSRefresh < MinJWKSRefresh {
+		v.bad("session-jwks-refresh", "%s is too short (at least %s)", s.SessionJWKSRefresh, MinJWKSRefresh)
 	}
 	switch s.SessionAlgorithm {
 	case "HS256":
@@ -408,7 +422,7 @@ func (c Config) validateSessions(v *validator) {
 	}
 	if j := s.SessionJWKS; strings.Contains(j, "://") {
 		if u, err := url.Parse(j); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.bad("session-jwks", "%q is not a file or an https URL", j)
+			v.bad("session-jwks", "%q is not a file or an http(s) URL", j)
 		}
 	}
 }

@@ -86,6 +86,11 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		{"secret with ES256", []string{"-session-algorithm", "ES256", "-session-jwks", "keys.json"}, nil, "session-secret"},
 		{"bad JWKS URL", []string{"-session-algorithm", "EdDSA", "-session-jwks", "ftp://x/keys"}, map[string]string{"SSEGATE_SESSION_SECRET": ""}, "session-jwks"},
 		{"bad cookie name", []string{"-session-cookie", "a b"}, nil, "session-cookie"},
+		{"registered user claim", []string{"-session-user-claim", "exp"}, nil, "session-user-claim"},
+		{"claim named twice", []string{"-session-claims", "roles,tenant,roles"}, nil, "session-claims"},
+		{"fast JWKS refresh", []string{"-session-algorithm", "RS256", "-session-jwks", "keys.json", "-session-jwks-refresh", "1s"},
+			map[string]string{"SSEGATE_SESSION_SECRET": ""}, "session-jwks-refresh"},
+		{"JWKS with HS256", []string{"-session-jwks", "keys.json"}, nil, "session-algorithm"},
 		{"bad public route", []string{"-public-routes", "GET v1"}, nil, "public-routes"},
 		{"bad proxy prefix", []string{"-trusted-proxies", "10.0.0.0/33"}, nil, "trusted-proxies"},
 	}
@@ -205,5 +210,28 @@ func TestUpstreamsFromFile(t *testing.T) {
 	}
 	if _, err := config.Load("t", []string{"-config", bad}, env(nil)); err == nil || !strings.Contains(err.Error(), "adress") {
 		t.Errorf("misspelt upstream setting: %v", err)
+	}
+}
+
+// TestSessionsOfAnotherIssuer: the settings of a gateway in front of
+// another team's identity provider load as given.
+func TestSessionsOfAnotherIssuer(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load("t", []string{
+		"-session-algorithm", "EdDSA",
+		"-session-jwks", "http://127.0.0.1:9000/.well-known/jwks.json",
+		"-session-jwks-refresh", "1m",
+		"-session-issuer", "https://login.example.com",
+		"-session-audience", "ssegate",
+		"-session-user-claim", "preferred_username",
+		"-session-claims", "roles, tenant",
+	}, env(map[string]string{"SSEGATE_SESSION_SECRET": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sessions
+	if s.SessionAudience != "ssegate" || s.SessionUserClaim != "preferred_username" || strings.Join(s.SessionClaims, " ") != "roles tenant" ||
+		s.SessionJWKSRefresh != time.Minute || s.SessionIssuer != "https://login.example.com" {
+		t.Fatalf("sessions = %+v", s)
 	}
 }

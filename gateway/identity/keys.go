@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -12,9 +13,10 @@ import (
 	"strings"
 )
 
-// ParseSigningKeyPEM reads an ECDSA or RSA private key from the first PEM
-// block of data: PKCS #8 ("PRIVATE KEY"), SEC 1 ("EC PRIVATE KEY") or
-// PKCS #1 ("RSA PRIVATE KEY"). Encrypted PEM is not supported.
+// ParseSigningKeyPEM reads an ECDSA, RSA or Ed25519 private key from the
+// first PEM block of data: PKCS #8 ("PRIVATE KEY", every type), SEC 1
+// ("EC PRIVATE KEY") or PKCS #1 ("RSA PRIVATE KEY"). Encrypted PEM is not
+// supported.
 func ParseSigningKeyPEM(data []byte) (crypto.Signer, error) {
 	key, err := parsePEM(data, "private key", map[string]func([]byte) (any, error){
 		"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
@@ -29,13 +31,15 @@ func ParseSigningKeyPEM(data []byte) (crypto.Signer, error) {
 		return k, nil
 	case *rsa.PrivateKey:
 		return k, nil
+	case ed25519.PrivateKey:
+		return k, nil
 	}
 	return nil, fmt.Errorf("identity: unsupported private key type %T", key)
 }
 
-// ParseVerificationKeyPEM reads an ECDSA or RSA public key from the first PEM
-// block of data: PKIX ("PUBLIC KEY"), PKCS #1 ("RSA PUBLIC KEY") or the
-// public key of a certificate ("CERTIFICATE").
+// ParseVerificationKeyPEM reads an ECDSA, RSA or Ed25519 public key from
+// the first PEM block of data: PKIX ("PUBLIC KEY"), PKCS #1 ("RSA PUBLIC
+// KEY") or the public key of a certificate ("CERTIFICATE").
 func ParseVerificationKeyPEM(data []byte) (crypto.PublicKey, error) {
 	key, err := parsePEM(data, "public key", map[string]func([]byte) (any, error){
 		"PUBLIC KEY":     x509.ParsePKIXPublicKey,
@@ -55,6 +59,8 @@ func ParseVerificationKeyPEM(data []byte) (crypto.PublicKey, error) {
 	case *ecdsa.PublicKey:
 		return k, nil
 	case *rsa.PublicKey:
+		return k, nil
+	case ed25519.PublicKey:
 		return k, nil
 	}
 	return nil, fmt.Errorf("identity: unsupported public key type %T", key)

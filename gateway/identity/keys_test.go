@@ -28,11 +28,18 @@ func TestParseKeysPEM(t *testing.T) {
 	sec1, _ := x509.MarshalECPrivateKey(ec)
 	pubEC, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
 	pubRSA, _ := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+	ed := edKey(t)
+	pkcs8Ed, _ := x509.MarshalPKCS8PrivateKey(ed)
+	pubEd, _ := x509.MarshalPKIXPublicKey(ed.Public())
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ssegate"},
 		NotBefore: t0, NotAfter: t0.Add(time.Hour),
 	}
 	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ec.PublicKey, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edCert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ed.Public(), ed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +51,7 @@ func TestParseKeysPEM(t *testing.T) {
 	}{
 		{"PKCS8 EC", pemOf("PRIVATE KEY", pkcs8EC), &ec.PublicKey},
 		{"PKCS8 RSA", pemOf("PRIVATE KEY", pkcs8RSA), &rk.PublicKey},
+		{"PKCS8 Ed25519", pemOf("PRIVATE KEY", pkcs8Ed), ed.Public()},
 		{"SEC1", pemOf("EC PRIVATE KEY", sec1), &ec.PublicKey},
 		{"PKCS1", pemOf("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk)), &rk.PublicKey},
 		{"public key", pemOf("PUBLIC KEY", pubEC), nil},
@@ -76,6 +84,8 @@ func TestParseKeysPEM(t *testing.T) {
 	}{
 		{"PKIX EC", pemOf("PUBLIC KEY", pubEC), &ec.PublicKey},
 		{"PKIX RSA", pemOf("PUBLIC KEY", pubRSA), &rk.PublicKey},
+		{"PKIX Ed25519", pemOf("PUBLIC KEY", pubEd), ed.Public()},
+		{"Ed25519 certificate", pemOf("CERTIFICATE", edCert), ed.Public()},
 		{"PKCS1", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rk.PublicKey)), &rk.PublicKey},
 		{"certificate", pemOf("CERTIFICATE", cert), &ec.PublicKey},
 		{"private key", pemOf("PRIVATE KEY", pkcs8EC), nil},

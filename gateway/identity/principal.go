@@ -18,6 +18,14 @@ const (
 	MetadataToken = "x-ssegate-token"
 	// MetadataSubject holds the verified user name, for logs and tracing.
 	MetadataSubject = "x-ssegate-subject"
+	// MetadataClaims holds the forwarded claims (Principal.Claims) as one
+	// JSON object in printable ASCII, absent when there are none. It is
+	// for convenience only: a backend must not trust it without verifying
+	// MetadataToken, which holds the same claims signed (an Interceptor
+	// whose verifier names the same Config.Claims puts them in its
+	// principal). A later change replaces the forwarded session token
+	// with a short-lived token the gateway signs for each upstream.
+	MetadataClaims = "x-ssegate-claims"
 )
 
 // Principal is a verified identity.
@@ -28,11 +36,23 @@ type Principal struct {
 	Expiry time.Time
 	// Token is the signed token the identity was verified from.
 	Token string
+	// Claims are the forwarded claims (Config.Claims) the token holds, by
+	// name, with their values as the JWT holds them (numbers as
+	// json.Number); nil when it holds none. Copies of a Principal share
+	// the map: treat it as read-only.
+	Claims map[string]any
 }
 
-// Metadata returns the gRPC metadata that carries p to a backend.
+// Metadata returns the gRPC metadata that carries p to a backend: the
+// token, the subject and, when there are any, the claims. Claims that do
+// not encode within MaxClaimsSize are left out (Verify never returns
+// such a principal).
 func (p Principal) Metadata() metadata.MD {
-	return metadata.Pairs(MetadataToken, p.Token, MetadataSubject, p.Subject)
+	md := metadata.Pairs(MetadataToken, p.Token, MetadataSubject, p.Subject)
+	if c, err := encodeClaims(p.Claims); err == nil && c != "" {
+		md.Set(MetadataClaims, c)
+	}
+	return md
 }
 
 type principalKey struct{}

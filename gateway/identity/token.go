@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"errors"
@@ -20,6 +21,8 @@ const (
 	ES256 = "ES256"
 	// RS256 signs with an RSA key of at least 2048 bits.
 	RS256 = "RS256"
+	// EdDSA signs with an Ed25519 key.
+	EdDSA = "EdDSA"
 )
 
 // Defaults for the zero fields of a Config.
@@ -34,6 +37,9 @@ const (
 	MinSecretSize = 32
 	// MaxSubjectSize bounds a subject in bytes.
 	MaxSubjectSize = 256
+	// MaxClaimsSize bounds the forwarded claims of a token, encoded as
+	// in MetadataClaims, in bytes. A token over it is refused whole.
+	MaxClaimsSize = 4096
 )
 
 // Errors of Issue and Verify. Verify wraps one of ErrTokenInvalid and
@@ -42,31 +48,52 @@ var (
 	ErrTokenInvalid = errors.New("identity: invalid session token")
 	ErrTokenExpired = errors.New("identity: session expired")
 	ErrBadSubject   = errors.New("identity: subject must be 1 to 256 printable ASCII characters")
+	// ErrClaimsTooLarge is the detail of a token whose forwarded claims
+	// are over MaxClaimsSize.
+	ErrClaimsTooLarge = errors.New("identity: forwarded claims are too large")
 )
 
 // Config describes how session tokens are signed and verified.
 //
-// With HS256 (the default) Secret signs and verifies. With ES256 or RS256,
-// SigningKey (a *ecdsa.PrivateKey or *rsa.PrivateKey) signs and its token
+// With HS256 (the default) Secret signs and verifies. With ES256, RS256 or
+// EdDSA, SigningKey (an *ecdsa.PrivateKey, *rsa.PrivateKey or
+// ed25519.PrivateKey) signs and its token
 // header names SigningKeyID as "kid"; VerificationKeys maps every kid still
 // accepted to its public key, so keys rotate by adding the new key, switching
 // SigningKey to it, and dropping the old kid once its last token has expired.
 // The signing key's own public key is always accepted under SigningKeyID.
 // A verifier-only Config (a backend) leaves SigningKey nil.
 type Config struct {
-	// Algorithm is HS256, ES256 or RS256; empty means HS256. It is the only
-	// algorithm Verify accepts.
+	// Algorithm is HS256, ES256, RS256 or EdDSA; empty means HS256. It is
+	// the only algorithm Verify accepts.
 	Algorithm string
 	// Secret is the HS256 key, at least MinSecretSize random bytes.
 	Secret []byte
-	// SigningKey is the ES256 or RS256 private key; nil to verify only.
+	// SigningKey is the ES256, RS256 or EdDSA private key; nil to verify only.
 	SigningKey crypto.Signer
 	// SigningKeyID is the kid of SigningKey, required with SigningKey.
 	SigningKeyID string
-	// VerificationKeys maps a kid to an *ecdsa.PublicKey or *rsa.PublicKey.
+	// VerificationKeys maps a kid to an *ecdsa.PublicKey, *rsa.PublicKey or
+	// ed25519.PublicKey.
 	VerificationKeys map[string]crypto.PublicKey
+	// KeySet supplies verification keys that change while the verifier
+	// runs, such as a JWKS the issuer publishes; it is asked for each kid
+	// that VerificationKeys does not hold. Not with HS256.
+	KeySet KeySet
 	// Issuer is the "iss" claim written and required; empty means DefaultIssuer.
 	Issuer string
+	// Audience, when set, is the "aud" written and one that Verify
+	// requires among the token's audiences; empty: aud is not checked.
+	Audience string
+	// UserClaim names the claim that holds the user; empty means "sub".
+	// Its value must be a string that ValidSubject accepts, as it travels
+	// in gRPC metadata. An issuer writes the user there and in "sub".
+	UserClaim string
+	// Claims names the claims that Verify copies into Principal.Claims,
+	// and so passes on to backends (roles, tenant, …). A token without
+	// one of them is accepted without it; one whose copied claims encode
+	// to more than MaxClaimsSize bytes is refused.
+	Claims []string
 	// Lifetime is how long a token is valid; zero means DefaultLifetime.
 	Lifetime time.Duration
 	// ClockSkew is the leeway on exp, nbf and iat; zero means DefaultClockSkew.
@@ -80,7 +107,11 @@ type keys struct {
 	signer   crypto.Signer
 	kid      string
 	verify   map[string]crypto.PublicKey
+	keySet   KeySet
 	issuer   string
+	audience string
+	user     string
+	claims   []string
 	lifetime time.Duration
 	skew     time.Duration
 }
@@ -88,6 +119,9 @@ type keys struct {
 func (c Config) validate() (*keys, error) {
 	k := &keys{
 		issuer:   c.Issuer,
+		audience: c.Audience,
+		user:     c.UserClaim,
+		keySet:   c.KeySet,
 		lifetime: c.Lifetime,
 		skew:     c.ClockSkew,
 		kid:      c.SigningKeyID,
@@ -105,13 +139,23 @@ func (c Config) validate() (*keys, error) {
 	if k.lifetime < 0 || k.skew < 0 {
 		return nil, errors.New("identity: lifetime and clock skew must not be negative")
 	}
+	if k.user == "" {
+		k.user = "sub"
+	}
+	if err := CheckUserClaim(k.user); err != nil {
+		return nil, err
+	}
+	if err := CheckClaims(c.Claims); err != nil {
+		return nil, err
+	}
+	k.claims = append([]string(nil), c.Claims...)
 	switch c.Algorithm {
 	case "", HS256:
 		k.alg = jwt.SigningMethodHS256
 		if len(c.Secret) < MinSecretSize {
 			return nil, fmt.Errorf("identity: HS256 needs a secret of at least %d bytes", MinSecretSize)
 		}
-		if c.SigningKey != nil || len(c.VerificationKeys) > 0 {
+		if c.SigningKey != nil || len(c.VerificationKeys) > 0 || c.KeySet != nil {
 			return nil, errors.New("identity: HS256 takes a secret, not key pairs")
 		}
 		k.secret = append([]byte(nil), c.Secret...)
@@ -120,8 +164,10 @@ func (c Config) validate() (*keys, error) {
 		k.alg = jwt.SigningMethodES256
 	case RS256:
 		k.alg = jwt.SigningMethodRS256
+	case EdDSA:
+		k.alg = jwt.SigningMethodEdDSA
 	default:
-		return nil, fmt.Errorf("identity: unsupported algorithm %q (want HS256, ES256 or RS256)", c.Algorithm)
+		return nil, fmt.Errorf("identity: unsupported algorithm %q (want HS256, ES256, RS256 or EdDSA)", c.Algorithm)
 	}
 	if len(c.Secret) > 0 {
 		return nil, fmt.Errorf("identity: %s takes key pairs, not a secret", c.Algorithm)
@@ -149,8 +195,8 @@ func (c Config) validate() (*keys, error) {
 		k.verify[k.kid] = pub
 		k.signer = c.SigningKey
 	}
-	if len(k.verify) == 0 {
-		return nil, fmt.Errorf("identity: %s needs a signing key or verification keys", c.Algorithm)
+	if len(k.verify) == 0 && k.keySet == nil {
+		return nil, fmt.Errorf("identity: %s needs a signing key, verification keys or a key set", c.Algorithm)
 	}
 	return k, nil
 }
@@ -167,6 +213,13 @@ func checkPublicKey(alg jwt.SigningMethod, pub crypto.PublicKey) error {
 		if !ok || r.N == nil || r.N.BitLen() < 2048 {
 			return errors.New("RS256 needs an RSA key of at least 2048 bits")
 		}
+	case jwt.SigningMethodEdDSA:
+		ed, ok := pub.(ed25519.PublicKey)
+		if !ok || len(ed) != ed25519.PublicKeySize {
+			return errors.New("EdDSA needs an Ed25519 key")
+		}
+	default:
+		return errors.New("no public keys for " + alg.Alg())
 	}
 	return nil
 }
@@ -176,16 +229,28 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
-// claims are the registered claims plus a check of the subject, which goes
-// into gRPC metadata and must therefore be printable ASCII.
-type claims struct {
-	jwt.RegisteredClaims
+// registered are the claims with a meaning of their own, which cannot
+// name the user ("sub" is the default user claim).
+var registered = map[string]bool{"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true}
+
+// CheckUserClaim reports whether name can be Config.UserClaim: not empty,
+// and not a registered claim other than "sub".
+func CheckUserClaim(name string) error {
+	if name == "" || registered[name] {
+		return fmt.Errorf("identity: user claim %q is empty or a registered claim", name)
+	}
+	return nil
 }
 
-// Validate implements jwt.ClaimsValidator.
-func (c claims) Validate() error {
-	if !ValidSubject(c.Subject) {
-		return ErrBadSubject
+// CheckClaims reports whether names can be Config.Claims: none empty, none
+// twice.
+func CheckClaims(names []string) error {
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		if name == "" || seen[name] {
+			return fmt.Errorf("identity: forwarded claim %q is empty or named twice", name)
+		}
+		seen[name] = true
 	}
 	return nil
 }
@@ -209,7 +274,7 @@ type Issuer struct {
 	k *keys
 }
 
-// NewIssuer validates cfg; with ES256 or RS256 it needs a SigningKey.
+// NewIssuer validates cfg; with ES256, RS256 or EdDSA it needs a SigningKey.
 func NewIssuer(cfg Config) (*Issuer, error) {
 	k, err := cfg.validate()
 	if err != nil {
@@ -232,13 +297,17 @@ func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error)
 	}
 	now = now.Truncate(time.Second)
 	exp := now.Add(i.k.lifetime)
-	c := claims{jwt.RegisteredClaims{
-		Issuer:    i.k.issuer,
-		Subject:   subject,
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
-	}}
+	c := jwt.MapClaims{
+		"iss": i.k.issuer,
+		"sub": subject,
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": exp.Unix(),
+	}
+	if i.k.audience != "" {
+		c["aud"] = i.k.audience
+	}
+	c[i.k.user] = subject
 	t := jwt.NewWithClaims(i.k.alg, c)
 	if i.k.kid != "" {
 		t.Header["kid"] = i.k.kid
@@ -255,85 +324,4 @@ func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error)
 		return "", time.Time{}, errors.New("identity: token too large")
 	}
 	return s, exp, nil
-}
-
-// Verifier checks session tokens.
-type Verifier struct {
-	k *keys
-}
-
-// NewVerifier validates cfg. A verifier needs no private key.
-func NewVerifier(cfg Config) (*Verifier, error) {
-	k, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	return &Verifier{k: k}, nil
-}
-
-// Verify checks token's size, algorithm, key, signature, issuer, subject
-// and times (exp required; exp, nbf and iat with the clock skew) at now, and
-// returns the principal it names. Errors wrap ErrTokenExpired when the token
-// is genuine but expired, ErrTokenInvalid otherwise.
-func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
-	if token == "" {
-		return Principal{}, fmt.Errorf("%w: empty", ErrTokenInvalid)
-	}
-	if len(token) > MaxTokenSize {
-		return Principal{}, fmt.Errorf("%w: %d bytes is over the limit", ErrTokenInvalid, len(token))
-	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{v.k.alg.Alg()}),
-		jwt.WithIssuer(v.k.issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.k.skew),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		// Strict base64 keeps each signature to one spelling, so an accepted
-		// string is exactly one that was issued.
-		jwt.WithStrictDecoding(),
-	)
-	var c claims
-	if _, err := p.ParseWithClaims(token, &c, v.key); err != nil {
-		if onlyExpired(err) {
-			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
-		}
-		return Principal{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
-	}
-	return Principal{Subject: c.Subject, Expiry: c.ExpiresAt.Time, Token: token}, nil
-}
-
-// key picks the verification key. The method was already checked against
-// the one configured algorithm; checking its type again here keeps an HMAC
-// "secret" from ever being a public key.
-func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if t.Method == nil || t.Method.Alg() != v.k.alg.Alg() {
-		return nil, errors.New("unexpected signing method")
-	}
-	if v.k.secret != nil {
-		return v.k.secret, nil
-	}
-	kid, _ := t.Header["kid"].(string)
-	pub, ok := v.k.verify[kid]
-	if !ok {
-		return nil, errors.New("unknown kid")
-	}
-	return pub, nil
-}
-
-// onlyExpired reports whether exp is the only thing wrong with a token whose
-// signature was good: only then may the browser hear "session expired".
-func onlyExpired(err error) bool {
-	if !errors.Is(err, jwt.ErrTokenExpired) {
-		return false
-	}
-	for _, other := range []error{
-		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenNotValidYet, jwt.ErrTokenUsedBeforeIssued,
-		jwt.ErrTokenRequiredClaimMissing, jwt.ErrInvalidType, ErrBadSubject,
-	} {
-		if errors.Is(err, other) {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +50,7 @@ func runTokenCases(t *testing.T, v *identity.Verifier, cases []tokenCase) {
 			if tc.want == identity.ErrTokenInvalid && errors.Is(err, identity.ErrTokenExpired) {
 				t.Fatalf("Verify error = %v claims expiry", err)
 			}
-			if p != (identity.Principal{}) {
+			if !reflect.DeepEqual(p, identity.Principal{}) {
 				t.Fatalf("principal = %+v on error", p)
 			}
 		})
@@ -184,6 +186,27 @@ func TestVerifyRS256(t *testing.T) {
 	})
 }
 
+func TestVerifyEdDSA(t *testing.T) {
+	t.Parallel()
+	k1, other := edKey(t), edKey(t)
+	cfg := identity.Config{Algorithm: identity.EdDSA, SigningKey: k1, SigningKeyID: "e1", Issuer: testIssuer}
+	v := mustVerifier(t, cfg)
+	c := claims(t0)
+	pub := k1.Public().(ed25519.PublicKey)
+
+	runTokenCases(t, v, []tokenCase{
+		{name: "issued", token: mustIssue(t, mustIssuer(t, cfg), "ops", t0), subject: "ops"},
+		{name: "hand signed", token: sign(t, jwt.SigningMethodEdDSA, k1, "e1", c), subject: "demo"},
+		{name: "unknown kid", token: sign(t, jwt.SigningMethodEdDSA, k1, "e2", c), want: identity.ErrTokenInvalid},
+		{name: "other key under known kid", token: sign(t, jwt.SigningMethodEdDSA, other, "e1", c), want: identity.ErrTokenInvalid},
+		{name: "HS256 with public key PEM as secret", token: sign(t, jwt.SigningMethodHS256, pkixPEM(t, pub), "e1", c), want: identity.ErrTokenInvalid},
+		{name: "HS256 with raw public key as secret", token: sign(t, jwt.SigningMethodHS256, []byte(pub), "e1", c), want: identity.ErrTokenInvalid},
+		{name: "ES256", token: sign(t, jwt.SigningMethodES256, ecKey(t), "e1", c), want: identity.ErrTokenInvalid},
+		{name: "alg none", token: sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "e1", c), want: identity.ErrTokenInvalid},
+		{name: "expired", token: sign(t, jwt.SigningMethodEdDSA, k1, "e1", with(c, "exp", t0.Add(-time.Minute).Unix())), want: identity.ErrTokenExpired},
+	})
+}
+
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	k1, k2 := ecKey(t), ecKey(t)
@@ -285,6 +308,9 @@ func TestConfigErrors(t *testing.T) {
 		{"ES256 with RSA key", identity.Config{Algorithm: identity.ES256, SigningKey: rsaKeys()[0], SigningKeyID: "k"}, true},
 		{"RS256 with EC key", identity.Config{Algorithm: identity.RS256, SigningKey: ec, SigningKeyID: "k"}, true},
 		{"RS256 1024 bits", identity.Config{Algorithm: identity.RS256, SigningKey: rsa1024, SigningKeyID: "k"}, true},
+		{"EdDSA with EC key", identity.Config{Algorithm: identity.EdDSA, SigningKey: ec, SigningKeyID: "k"}, true},
+		{"ES256 with Ed25519 key", identity.Config{Algorithm: identity.ES256, SigningKey: edKey(t), SigningKeyID: "k"}, true},
+		{"EdDSA short public key", identity.Config{Algorithm: identity.EdDSA, VerificationKeys: map[string]crypto.PublicKey{"k": ed25519.PublicKey("short")}}, true},
 		{"ES256 no keys", identity.Config{Algorithm: identity.ES256}, true},
 		{"ES256 verify only", identity.Config{Algorithm: identity.ES256, VerificationKeys: map[string]crypto.PublicKey{"k": &ec.PublicKey}}, false},
 		{"empty kid", identity.Config{Algorithm: identity.ES256, VerificationKeys: map[string]crypto.PublicKey{"": &ec.PublicKey}}, true},

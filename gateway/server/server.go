@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +55,7 @@ type Server struct {
 	opts     options
 	logger   *slog.Logger
 	sessions *session.Middleware // nil with -auth none
+	keys     io.Closer           // stops the session keys' refreshes
 	stopping atomic.Bool
 
 	mu      sync.Mutex // serializes Reload
@@ -100,7 +102,7 @@ func WithGatewayOptions(opts ...gateway.Option) Option {
 // whose descriptors do not resolve, and two methods that claim one route,
 // stop it with an error that names the upstream and the cause. It does not
 // listen: see Serve and ListenAndServe.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -114,10 +116,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if cfg.Metrics {
 		s.Metrics = metrics.New()
 	}
-	var err error
-	if s.sessions, err = s.newSessions(); err != nil {
+	if s.sessions, s.keys, err = s.newSessions(ctx); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.keys.Close())
+		}
+	}()
 	if s.Gateway, err = gateway.New(s.gatewayOptions()...); err != nil {
 		return nil, err
 	}
@@ -142,17 +148,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	return s, nil
 }
 
-func (s *Server) newSessions() (*session.Middleware, error) {
-	v, err := Verifier(s.cfg)
+func (s *Server) newSessions(ctx context.Context) (*session.Middleware, io.Closer, error) {
+	v, keys, err := Verifier(ctx, s.cfg, s.logger)
 	if err != nil || v == nil {
-		return nil, err
+		return nil, keys, err
 	}
-	return session.NewMiddleware(v,
+	m, err := session.NewMiddleware(v,
 		session.WithCookieName(s.cfg.SessionCookie),
 		session.WithAllowedOrigins(s.cfg.AllowedOrigins...),
 		session.WithTLS(s.cfg.TLS() || s.cfg.PublicHTTPS),
 		session.WithLogger(s.logger),
 	)
+	if err != nil {
+		return nil, nil, errors.Join(err, keys.Close())
+	}
+	return m, keys, nil
 }
 
 func (s *Server) gatewayOptions() []gateway.Option {
@@ -286,13 +296,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.logger.Info("stopped serving HTTP", "streams", open, "left", s.Gateway.OpenStreams(),
 		"drain", drained, "total", time.Since(start), "drain_error", errString(drainErr), "shutdown_error", errString(err))
-	return errors.Join(drainErr, err, s.closeMetrics(), s.current.Load().closeExcept(nil))
+	return errors.Join(drainErr, err, s.closeMetrics(), s.current.Load().closeExcept(nil), s.keys.Close())
 }
 
 // Close closes every connection at once, upstreams included.
 func (s *Server) Close() error {
 	s.stopping.Store(true)
-	return errors.Join(ignoreClosed(s.HTTP.Close()), s.closeMetrics(), s.current.Load().closeExcept(nil))
+	return errors.Join(ignoreClosed(s.HTTP.Close()), s.closeMetrics(), s.current.Load().closeExcept(nil), s.keys.Close())
 }
 
 func (s *Server) closeMetrics() error {
