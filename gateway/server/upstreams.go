@@ -39,7 +39,7 @@ type upstreams struct {
 	routes   *gateway.Routes
 	services []protoreflect.ServiceDescriptor
 	public   []string // the routes of methods marked public
-	doc      []byte
+	doc      []byte   // nil with docs off
 }
 
 // conn is one upstream's connection and what it exposes.
