@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const all = "chromium nginx-light nodejs npm"
+const all = "chromium nginx-light nodejs npm curl"
 
 // fakeAptGet records each call's arguments, one line each, in $dir/calls;
 // its install creates the programs of the packages it is given, where
@@ -24,6 +24,7 @@ for p in "$@"; do
 	nginx-light) f="{dir}/sys/nginx" ;;
 	nodejs) f="{dir}/bin/node" ;;
 	npm) f="{dir}/bin/npm" ;;
+	curl) f="{dir}/bin/curl" ;;
 	*) continue ;;
 	esac
 	echo '#!/bin/sh' > "$f" && "{chmod}" +x "$f"
@@ -60,12 +61,12 @@ func TestTestdeps(t *testing.T) {
 	}{
 		{
 			name:   "everything on PATH",
-			onPath: []string{"chromium", "nginx", "node", "npm"},
+			onPath: []string{"chromium", "nginx", "node", "npm", "curl"},
 			apt:    "works",
 		},
 		{
 			name:   "everything where the environment says",
-			onPath: []string{"node", "npm"}, inSys: []string{"chromium", "nginx"},
+			onPath: []string{"node", "npm", "curl"}, inSys: []string{"chromium", "nginx"},
 			apt: "works",
 		},
 		{
@@ -76,17 +77,32 @@ func TestTestdeps(t *testing.T) {
 		},
 		{
 			name:   "no nginx, not root",
-			onPath: []string{"node", "npm"}, inSys: []string{"chromium"},
+			onPath: []string{"node", "npm", "curl"}, inSys: []string{"chromium"},
 			apt:      "works",
 			wantCode: 1,
 			wantErr:  "make test needs: nginx-light (as root: apt-get update && apt-get install nginx-light)\n",
 		},
 		{
 			name:   "no npm, not root",
-			onPath: []string{"node"}, inSys: []string{"chromium", "nginx"},
+			onPath: []string{"node", "curl"}, inSys: []string{"chromium", "nginx"},
 			apt:      "works",
 			wantCode: 1,
 			wantErr:  "make test needs: nodejs npm (as root: apt-get update && apt-get install nodejs npm)\n",
+		},
+		{
+			name:   "no curl, not root",
+			onPath: []string{"node", "npm"}, inSys: []string{"chromium", "nginx"},
+			apt:      "works",
+			wantCode: 1,
+			wantErr:  "make test needs: curl (as root: apt-get update && apt-get install curl)\n",
+		},
+		{
+			name:   "no curl, root",
+			root:   true,
+			onPath: []string{"node", "npm"}, inSys: []string{"chromium", "nginx"},
+			apt:       "works",
+			wantOut:   "make test: installing curl\n",
+			wantCalls: "update -qq\ninstall -y -qq --no-install-recommends curl\n",
 		},
 		{
 			name:      "nothing, root",
@@ -98,7 +114,7 @@ func TestTestdeps(t *testing.T) {
 		{
 			name:   "no chromium, root",
 			root:   true,
-			onPath: []string{"node", "npm"}, inSys: []string{"nginx"},
+			onPath: []string{"node", "npm", "curl"}, inSys: []string{"nginx"},
 			apt:       "works",
 			wantOut:   "make test: installing chromium\n",
 			wantCalls: "update -qq\ninstall -y -qq --no-install-recommends chromium\n",

@@ -22,12 +22,12 @@ func (s *Server) handler(hosts *session.Hosts) http.Handler {
 	for _, h := range s.opts.handlers {
 		mux.Handle(h.pattern, h.h)
 	}
-	if s.cfg.Docs {
-		docs := apidocs.Handler()
-		mux.Handle("GET "+apidocs.Page, docs)
-		mux.Handle("GET "+apidocs.Page+"/", docs)
-		mux.HandleFunc("GET /openapi.json", s.serveDocument)
-	}
+	// Always routed, since a reload may turn the docs on or off; while
+	// they are off, these paths are the gateway's like any other.
+	docs := s.withDocs(apidocs.Handler())
+	mux.Handle("GET "+apidocs.Page, docs)
+	mux.Handle("GET "+apidocs.Page+"/", docs)
+	mux.Handle("GET /openapi.json", s.withDocs(http.HandlerFunc(s.serveDocument)))
 	mux.Handle("/", s.Gateway)
 	inner := reached(mux)
 	if s.sessions != nil {
@@ -63,6 +63,18 @@ func allowedHosts(cfg config.Config) (*session.Hosts, error) {
 		}
 	}
 	return session.NewHosts(names...)
+}
+
+// withDocs serves h while the routes being served have docs, and passes
+// the request to the gateway's routes otherwise.
+func (s *Server) withDocs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.current.Load().doc == nil {
+			s.Gateway.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveDocument serves the OpenAPI document of the routes being served.

@@ -31,6 +31,11 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // gracefully. On SIGHUP it calls load again and reloads (see Reload); a
 // reload that fails is logged and the old routes stay.
 func Run(ctx context.Context, load func() (config.Config, error), logger *slog.Logger, opts ...Option) error {
+	// Before anything else: until Notify, SIGHUP's default action ends the
+	// process, and a reload sent once "serving HTTP" is logged would.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := load()
 	if err != nil {
 		return err
@@ -64,9 +69,6 @@ func Run(ctx context.Context, load func() (config.Config, error), logger *slog.L
 		}()
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case err := <-served:

@@ -39,7 +39,7 @@ type upstreams struct {
 	routes   *gateway.Routes
 	services []protoreflect.ServiceDescriptor
 	public   []string // the routes of methods marked public
-	doc      []byte
+	doc      []byte   // nil with docs off
 }
 
 // conn is one upstream's connection and what it exposes.
@@ -64,6 +64,7 @@ func (s *Server) load(ctx context.Context, cfgs []upstream.Config, prev ...*conn
 		upstream.WithKeepalive(s.cfg.GRPCKeepalive),
 		upstream.WithMaxMessageBytes(s.cfg.GRPCMaxMessageBytes),
 	}, s.opts.dialOpts...)
+	servedBy := map[protoreflect.FullName]string{} // service → upstream
 	for _, cfg := range cfgs {
 		c := &conn{cfg: cfg}
 		if old := reusable(prev, cfg); old != nil {
@@ -78,6 +79,12 @@ func (s *Server) load(ctx context.Context, cfgs []upstream.Config, prev ...*conn
 		}
 		c.services = desc.Services
 		for _, sd := range desc.Services {
+			// Routes would take the second registration of a method as
+			// the same method and let it win: refuse it, naming both.
+			if other, ok := servedBy[sd.FullName()]; ok {
+				return nil, fmt.Errorf("upstream %q: %s: upstream %q serves it too (narrow one with services)", cfg.Name, sd.FullName(), other)
+			}
+			servedBy[sd.FullName()] = cfg.Name
 			s.logSkipped(cfg.Name, sd)
 			if err := up.routes.Register(ctx, sd, c.conn, nil); err != nil {
 				return nil, fmt.Errorf("upstream %q: %s: %w", cfg.Name, sd.FullName(), err)

@@ -31,7 +31,8 @@ type Config struct {
 	// reflection service (v1, else v1alpha).
 	Reflection bool `json:"reflection,omitempty"`
 	// Services are the full names of the services to expose; empty means
-	// all that the descriptors define except reflection and health.
+	// all that the descriptors define except reflection and health, or
+	// health when it is all they define besides reflection.
 	Services []string `json:"services,omitempty"`
 }
 

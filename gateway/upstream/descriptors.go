@@ -54,12 +54,16 @@ func WithReflectionTimeout(d time.Duration) LoadOption {
 	}
 }
 
+// healthService is the gRPC health service, which the default selection
+// leaves out unless the upstream offers nothing else.
+const healthService protoreflect.FullName = "grpc.health.v1.Health"
+
 // hidden are services that the default selection leaves out: they exist
 // for tools and load balancers, not browsers.
 var hidden = []protoreflect.FullName{
 	"grpc.reflection.v1.ServerReflection",
 	"grpc.reflection.v1alpha.ServerReflection",
-	"grpc.health.v1.Health",
+	healthService,
 }
 
 // Load returns the services cfg exposes and the files they resolve in,
@@ -70,7 +74,10 @@ var hidden = []protoreflect.FullName{
 // included, since a set does not say which files were imports (narrow it
 // with Services when an import, such as google/longrunning, defines one
 // the upstream does not serve); by reflection, each service the server
-// lists.
+// lists. When that leaves nothing but the health service is there (a
+// server that offers only health and reflection), health is exposed: it
+// is then the one thing the upstream offers, and an upstream configured
+// by flags has no way to name it.
 func Load(ctx context.Context, cfg Config, conn grpc.ClientConnInterface, opts ...LoadOption) (*Descriptors, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -99,7 +106,9 @@ func Load(ctx context.Context, cfg Config, conn grpc.ClientConnInterface, opts .
 }
 
 // selectServices picks from the services available those that want names,
-// or when want is empty all but the hidden ones.
+// or when want is empty all but the hidden ones, or when those are none
+// the health service if it is available. (Reflection is never picked
+// unnamed: it is bidirectional, which the gateway cannot serve.)
 func selectServices(available []protoreflect.FullName, want []string) ([]protoreflect.FullName, error) {
 	if len(want) > 0 {
 		var picked []protoreflect.FullName
@@ -119,8 +128,11 @@ func selectServices(available []protoreflect.FullName, want []string) ([]protore
 		}
 	}
 	slices.Sort(picked)
+	if len(picked) == 0 && slices.Contains(available, healthService) {
+		picked = append(picked, healthService)
+	}
 	if len(picked) == 0 {
-		return nil, fmt.Errorf("%w (the descriptors define none but reflection and health; name them in services to expose them)", ErrNoServices)
+		return nil, fmt.Errorf("%w (the descriptors define no service but reflection, which REST and SSE cannot carry)", ErrNoServices)
 	}
 	return picked, nil
 }

@@ -44,6 +44,21 @@ func TestLoadDescriptorSet(t *testing.T) {
 		})
 	}
 
+	// A set that defines nothing but health exposes it.
+	t.Run("only health", func(t *testing.T) {
+		t.Parallel()
+		d, err := upstream.Load(context.Background(), upstream.Config{
+			Name: "ticks", Addrs: []string{"127.0.0.1:1"},
+			DescriptorSet: writeSet(t, linked(t, "grpc/health/v1/health.proto")...),
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(d.Services); !slices.Equal(got, []protoreflect.FullName{"grpc.health.v1.Health"}) {
+			t.Errorf("services %v, want [grpc.health.v1.Health]", got)
+		}
+	})
+
 	t.Run("health named", func(t *testing.T) {
 		t.Parallel()
 		d, err := upstream.Load(context.Background(), upstream.Config{
@@ -72,7 +87,8 @@ func TestLoadDescriptorSet(t *testing.T) {
 		{"garbage", writeFile(t, []byte("this is not a descriptor set")), nil, upstream.ErrUnresolved, "not a FileDescriptorSet"},
 		{"empty", writeFile(t, nil), nil, upstream.ErrUnresolved, "the set holds no files"},
 		{"service named but not defined", writeSet(t, common, tick), []string{"test.v1.Nope"}, upstream.ErrServiceNotFound, "test.v1.Nope"},
-		{"only health", writeSet(t, linked(t, "grpc/health/v1/health.proto")...), nil, upstream.ErrNoServices, "no services to expose"},
+		{"only reflection", writeSet(t, linked(t, "grpc/reflection/v1/reflection.proto")...), nil, upstream.ErrNoServices, "no services to expose"},
+		{"no service at all", writeSet(t, common), nil, upstream.ErrNoServices, "no services to expose"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

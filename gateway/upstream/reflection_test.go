@@ -106,6 +106,18 @@ func TestLoadReflection(t *testing.T) {
 			t.Errorf("services %v, want [grpc.health.v1.Health]", got)
 		}
 	})
+	// With nothing else to offer, health is what the server exposes:
+	// `ssegate -upstream health=… -reflection` needs no service named.
+	t.Run("only health and reflection: health exposed", func(t *testing.T) {
+		t.Parallel()
+		d, err := load(t, serve(t, both), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(d.Services); !slices.Equal(got, []protoreflect.FullName{"grpc.health.v1.Health"}) {
+			t.Errorf("services %v, want [grpc.health.v1.Health]", got)
+		}
+	})
 	t.Run("service of descriptors built at run time, health and reflection left out", func(t *testing.T) {
 		t.Parallel()
 		ticks := withTicks(t)
@@ -143,8 +155,8 @@ func TestLoadReflection(t *testing.T) {
 		is           error
 		want         string
 	}{
-		{name: "only health and reflection", addr: func(t *testing.T) string { return serve(t, both) },
-			is: upstream.ErrNoServices, want: `upstream "ticks": reflection: no services to expose`},
+		{name: "only reflection", addr: func(t *testing.T) string { return serve(t, func(s *grpc.Server) { reflection.Register(s) }) },
+			is: upstream.ErrNoServices, want: `upstream "ticks": reflection: no services to expose (the descriptors define no service but reflection`},
 		{name: "named service not served", addr: func(t *testing.T) string { return serve(t, both) }, services: []string{"test.v1.Nope"},
 			is: upstream.ErrServiceNotFound, want: `upstream "ticks": reflection: service not found: test.v1.Nope`},
 		{name: "no reflection", addr: func(t *testing.T) string { return serve(t, withHealth) },
