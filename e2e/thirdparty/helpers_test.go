@@ -41,7 +41,8 @@ func gatewayBin(t testing.TB) string {
 // and its base URL.
 func startGateway(t testing.TB, bin string, args ...string) (*apptest.Process, string) {
 	t.Helper()
-	p := apptest.StartProcess(t, bin, args...)
+	// Metrics on a port of their own per process, as tests run in parallel.
+	p := apptest.StartProcess(t, bin, append([]string{"-metrics-addr", "127.0.0.1:0"}, args...)...)
 	return p, "http://" + p.Addr
 }
 

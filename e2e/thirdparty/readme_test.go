@@ -173,7 +173,7 @@ func TestREADMEPutSsegateInFront(t *testing.T) {
 			t.Parallel()
 			// SSEGATE_ADDR, below the file and the flags in precedence,
 			// moves the gateway to a free port.
-			p := apptest.StartProcess(t, bash, "-c", "cd '"+dir+"' && SSEGATE_ADDR=127.0.0.1:0 "+path+
+			p := apptest.StartProcess(t, bash, "-c", "cd '"+dir+"' && SSEGATE_ADDR=127.0.0.1:0 SSEGATE_METRICS_ADDR=127.0.0.1:0 "+path+
 				" exec "+strings.ReplaceAll(line, "127.0.0.1:9090", g.addr))
 			for _, c := range clients {
 				got := run(t, strings.ReplaceAll(c.script, "127.0.0.1:8080", p.Addr))

@@ -114,8 +114,9 @@ type Config struct {
 
 // Sessions describe the JWT in the session cookie, whoever signed it.
 type Sessions struct {
-	// SessionCookie is the cookie's name.
-	SessionCookie string `json:"session_cookie" name:"session-cookie" help:"name of the session cookie"`
+	// SessionCookie is the cookie's name; empty (the default) names it as
+	// CookieName says.
+	SessionCookie string `json:"session_cookie" name:"session-cookie" help:"name of the session cookie (default ssegate_session, __Host-ssegate_session under HTTPS)"`
 	// SessionAlgorithm is the one algorithm accepted.
 	SessionAlgorithm string `json:"session_algorithm" name:"session-algorithm" help:"HS256, ES256, RS256 or EdDSA"`
 	// SessionSecret is the HS256 key.
@@ -177,7 +178,6 @@ func Default() Config {
 		HTTP2MaxStreams:     250,
 		Auth:                AuthSession,
 		Sessions: Sessions{
-			SessionCookie:      "ssegate_session",
 			SessionAlgorithm:   "HS256",
 			SessionJWKSRefresh: 10 * time.Minute,
 			SessionIssuer:      "ssegate",
@@ -185,7 +185,7 @@ func Default() Config {
 		},
 		Docs:        true,
 		Metrics:     true,
-		MetricsAddr: "127.0.0.1:9090",
+		MetricsAddr: "127.0.0.1:9464",
 		LogLevel:    "info",
 	}
 }
@@ -199,6 +199,20 @@ func Load(name string, args []string, getenv func(string) string) (Config, error
 		return Config{}, err
 	}
 	return cfg, cfg.Validate()
+}
+
+// CookieName is the session cookie's name: SessionCookie when set, else
+// "ssegate_session", with the __Host- prefix when browsers reach the
+// gateway over HTTPS (TLS or PublicHTTPS), so that browsers refuse the
+// cookie from sibling subdomains and over plain HTTP.
+func (c Config) CookieName() string {
+	switch {
+	case c.SessionCookie != "":
+		return c.SessionCookie
+	case c.TLS() || c.PublicHTTPS:
+		return "__Host-ssegate_session"
+	}
+	return "ssegate_session"
 }
 
 // TLS reports whether the gateway serves HTTPS itself.
@@ -381,8 +395,8 @@ func (c Config) validateSessions(v *validator) {
 		return
 	}
 	s := c.Sessions
-	if s.SessionCookie == "" || strings.ContainsAny(s.SessionCookie, " =;,\t\r\n") {
-		v.bad("session-cookie", "%q is not a cookie name", s.SessionCookie)
+	if name := c.CookieName(); strings.ContainsAny(name, " =;,\t\r\n") {
+		v.bad("session-cookie", "%q is not a cookie name", name)
 	}
 	if s.SessionUserClaim == "" {
 		v.bad("session-user-claim", "must be set")

@@ -235,3 +235,20 @@ func TestSessionsOfAnotherIssuer(t *testing.T) {
 		t.Fatalf("sessions = %+v", s)
 	}
 }
+
+// Under HTTPS the session cookie takes the __Host- prefix unless named.
+func TestCookieName(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	if got := c.CookieName(); got != "ssegate_session" {
+		t.Errorf("plain HTTP: %q", got)
+	}
+	c.PublicHTTPS = true
+	if got := c.CookieName(); got != "__Host-ssegate_session" {
+		t.Errorf("HTTPS: %q", got)
+	}
+	c.SessionCookie = "app_session"
+	if got := c.CookieName(); got != "app_session" {
+		t.Errorf("named: %q", got)
+	}
+}

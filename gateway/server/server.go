@@ -154,7 +154,7 @@ func (s *Server) newSessions(ctx context.Context) (*session.Middleware, io.Close
 		return nil, keys, err
 	}
 	m, err := session.NewMiddleware(v,
-		session.WithCookieName(s.cfg.SessionCookie),
+		session.WithCookieName(s.cfg.CookieName()),
 		session.WithAllowedOrigins(s.cfg.AllowedOrigins...),
 		session.WithTLS(s.cfg.TLS() || s.cfg.PublicHTTPS),
 		session.WithLogger(s.logger),

@@ -130,7 +130,7 @@ func (s *Server) publicRoutes(up *upstreams) []string {
 
 // document is the OpenAPI document of up's routes.
 func (s *Server) document(up *upstreams) ([]byte, error) {
-	opts := []openapi.Option{openapi.WithCookieName(s.cfg.SessionCookie), openapi.WithPublicRoutes(s.publicRoutes(up)...)}
+	opts := []openapi.Option{openapi.WithCookieName(s.cfg.CookieName()), openapi.WithPublicRoutes(s.publicRoutes(up)...)}
 	if s.sessions == nil {
 		opts = append(opts, openapi.WithoutSessions())
 	}

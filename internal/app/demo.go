@@ -62,7 +62,7 @@ type Demo struct {
 	// https when cfg names a certificate.
 	URL string
 	// MetricsURL is the base URL of the metrics listener, e.g.
-	// "http://127.0.0.1:9090"; empty when metrics are off.
+	// "http://127.0.0.1:9464"; empty when metrics are off.
 	MetricsURL string
 
 	cfg      config.Config

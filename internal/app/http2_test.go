@@ -59,6 +59,8 @@ func TestManyStreamsShareOneHTTP2Connection(t *testing.T) {
 			}
 			if ck := res.Cookies(); len(ck) != 1 || ck[0].Secure != tt.secure {
 				t.Fatalf("session cookie %v, want exactly one with Secure=%v", ck, tt.secure)
+			} else if prefixed := strings.HasPrefix(ck[0].Name, "__Host-"); prefixed != tt.secure {
+				t.Fatalf("session cookie named %q: the __Host- prefix goes with TLS", ck[0].Name)
 			}
 
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)

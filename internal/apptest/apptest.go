@@ -143,7 +143,7 @@ func (c *Client) Token(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for _, ck := range c.HTTP.Jar.Cookies(u) {
-		if ck.Name == session.DefaultCookieName {
+		if ck.Name == session.DefaultCookieName || ck.Name == "__Host-"+session.DefaultCookieName {
 			return ck.Value
 		}
 	}
