@@ -172,11 +172,67 @@ func Transient(code codes.Code) bool {
 	return false
 }
 
-type received struct {
-	msg  proto.Message
-	err  error
-	size int // the message's encoded size, counted against QueueBytes
+// Item is one thing a stream's writer takes: a message from the backend
+// (Msg), an event a shared upstream mapped and encoded once for all its
+// streams (Event), or the end of the stream (Err: io.EOF for a clean end,
+// a gRPC status error, or ErrEvicted).
+type Item struct {
+	Msg   proto.Message
+	Event *Encoded
+	Err   error
+	size  int // the message's encoded size, counted against QueueBytes
 }
+
+// Encoded is an event mapped from a message and encoded, kept by a shared
+// upstream for every stream it feeds. It is never modified once made.
+type Encoded struct {
+	// ID is the event's id ("" for none), which a client resumes from.
+	ID string
+	// Event is the event, without a retry.
+	Event sse.Event
+	// Wire is Event encoded.
+	Wire []byte
+}
+
+// Encode maps msg to an event with mapper and encodes it. An event that
+// cannot be sent (an id a client could not send back, a name the gateway
+// reserves, a line break in a name) is an error: a backend fault.
+func Encode(mapper *mapping.Mapper, msg proto.Message) (*Encoded, error) {
+	e := &Encoded{}
+	if err := mapper.Map(msg, &e.Event); err != nil {
+		return nil, err
+	}
+	if err := resume.CheckID(e.Event.ID); err != nil {
+		return nil, err
+	}
+	wire, err := sse.AppendEvent(nil, &e.Event)
+	if err != nil {
+		return nil, err
+	}
+	e.ID, e.Wire = e.Event.ID, wire
+	return e, nil
+}
+
+// EncodeReset is the reset event: the resume point a client asked for is
+// older than the history the backend still keeps, and events follow from
+// oldest, the oldest id still available.
+func EncodeReset(oldest string) *Encoded {
+	data, _ := json.Marshal(map[string]string{"oldest": oldest})
+	e := &Encoded{Event: sse.Event{Name: mapping.EventReset, Data: data}}
+	e.Wire, _ = sse.AppendEvent(nil, &e.Event)
+	return e
+}
+
+// ErrEvicted ends a shared stream whose client fell too far behind: the
+// client is closed without a final event, so it reconnects and resumes.
+var ErrEvicted = errors.New("relay: client too slow, evicted")
+
+// MetadataReset is the response header metadata with which a backend says
+// that the resume point it was given is older than the history it keeps:
+// its value is the oldest id still available, and the stream goes on from
+// there. The gateway sends a reset event (see EncodeReset) before the
+// events that follow, so a client knows to reload its state.
+const MetadataReset = "x-ssegate-reset"
 
 type pump struct {
 	ctx    context.Context
@@ -192,10 +248,8 @@ type pump struct {
 	reported Progress
 }
 
-// Serve relays stream to w until the stream ends, the client leaves or the
-// session expires. ctx must be the context the stream was opened with, so
-// that returning (the caller cancels it) ends the upstream call.
-func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config) Result {
+// newPump fills cfg's defaults and returns a pump writing to w.
+func newPump(ctx context.Context, w http.ResponseWriter, cfg Config) *pump {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
@@ -215,8 +269,17 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
-	var pending *received
-	switch md, err := p.awaitHeader(ctx, stream); {
+	return p
+}
+
+// Serve relays stream to w until the stream ends, the client leaves or the
+// session expires. ctx must be the context the stream was opened with, so
+// that returning (the caller cancels it) ends the upstream call.
+func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config) Result {
+	p := newPump(ctx, w, cfg)
+	var pending *Item
+	md, err := p.awaitHeader(ctx, stream)
+	switch {
 	case err != nil:
 		return p.res // client gone, or the outcome was already answered
 	case md == nil:
@@ -225,18 +288,73 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 		msg := cfg.NewMessage()
 		err := stream.RecvMsg(msg)
 		if err == nil {
-			pending = &received{msg: msg}
+			pending = &Item{Msg: msg}
 			break
 		}
 		if p.refuse(err) {
 			return p.res
 		}
-		pending = &received{err: err}
+		pending = &Item{Err: err}
 	}
 	if !p.commit() {
 		return p.res
 	}
-	return p.loop(ctx, stream, pending)
+	if oldest := md.Get(MetadataReset); len(oldest) == 1 && !p.writeReplay([]*Encoded{EncodeReset(oldest[0])}) {
+		return p.res
+	}
+	q := newQueue(p.cfg.Queue, p.cfg.QueueBytes)
+	if pending != nil {
+		q.ch <- *pending
+	}
+	if pending == nil || pending.Err == nil {
+		go q.receive(ctx, stream, p.cfg.NewMessage)
+	}
+	return p.loop(ctx, q.ch, q.taken)
+}
+
+// ServeFeed relays events a shared upstream feeds to w: replay, the events
+// of its window that the client has not seen, then feed until it ends.
+// The feed's sender never waits: it ends a stream that falls behind with
+// ErrEvicted. Like Serve, each stream keeps its own heartbeat, write
+// deadline, lifetime, session expiry and drain; the caller has already
+// decided that the stream is served (see Answer for the other outcomes).
+func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed <-chan Item, cfg Config) Result {
+	p := newPump(ctx, w, cfg)
+	if !p.commit() || !p.writeReplay(replay) {
+		return p.res
+	}
+	return p.loop(ctx, feed, func(Item) {})
+}
+
+// Answer answers a stream that ended, or failed, before its first event,
+// as Serve would: 204 for a clean end, the error's HTTP status and JSON
+// for a permanent error, and for a transient one a 200 with a reconnect
+// event, so that the client comes back.
+func Answer(ctx context.Context, w http.ResponseWriter, err error, cfg Config) Result {
+	p := newPump(ctx, w, cfg)
+	if p.refuse(err) || !p.commit() {
+		return p.res
+	}
+	p.buf = p.appendReconnect(p.buf[:0])
+	p.res.Outcome, p.res.Code = Classify(err)
+	p.write()
+	return p.res
+}
+
+// writeReplay writes events already encoded, in batches of up to
+// flushSize; the first event written carries the retry.
+func (p *pump) writeReplay(replay []*Encoded) bool {
+	p.buf = p.buf[:0]
+	for _, e := range replay {
+		p.appendEncoded(e)
+		if len(p.buf) >= flushSize {
+			if !p.write() {
+				return false
+			}
+			p.buf = p.buf[:0]
+		}
+	}
+	return p.write()
 }
 
 var errAnswered = errors.New("relay: answered")
@@ -311,15 +429,10 @@ func (p *pump) commit() bool {
 	return ok
 }
 
-func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Result {
-	q := newQueue(p.cfg.Queue, p.cfg.QueueBytes)
-	msgs := q.ch
-	if pending != nil {
-		msgs <- *pending
-	}
-	if pending == nil || pending.err == nil {
-		go q.receive(ctx, stream, p.cfg.NewMessage)
-	}
+// loop writes what items brings, with heartbeats while idle, until the
+// stream ends, the client leaves, the session expires, or the gateway ends
+// the stream (lifetime, drain); taken is told of each item taken.
+func (p *pump) loop(ctx context.Context, items <-chan Item, taken func(Item)) Result {
 
 	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
 	defer heartbeat.Stop()
@@ -351,8 +464,8 @@ func (p *pump) loop(ctx context.Context, stream Stream, pending *received) Resul
 			p.res.Outcome, p.res.Code = Expired, codes.Unauthenticated
 			p.write()
 			return p.res
-		case r := <-msgs:
-			done := p.batch(q, r)
+		case r := <-items:
+			done := p.batch(items, taken, r)
 			if !p.write() || done {
 				return p.res
 			}
@@ -394,14 +507,14 @@ func (p *pump) appendReconnect(buf []byte) []byte {
 // queue carries received messages from the receive goroutine to the
 // writer, bounded both in messages (the channel) and in bytes.
 type queue struct {
-	ch    chan received
+	ch    chan Item
 	limit int64
 	bytes atomic.Int64 // encoded size of the messages in ch
 	space chan struct{}
 }
 
 func newQueue(n, bytes int) *queue {
-	return &queue{ch: make(chan received, n), limit: int64(bytes), space: make(chan struct{}, 1)}
+	return &queue{ch: make(chan Item, n), limit: int64(bytes), space: make(chan struct{}, 1)}
 }
 
 // receive reads messages until the stream ends; it stops early when ctx is
@@ -424,7 +537,7 @@ func (q *queue) receive(ctx context.Context, stream Stream, newMsg func() proto.
 			q.bytes.Add(int64(size))
 		}
 		select {
-		case q.ch <- received{msg: msg, err: err, size: size}:
+		case q.ch <- Item{Msg: msg, Err: err, size: size}:
 		case <-ctx.Done():
 			return
 		}
@@ -435,7 +548,7 @@ func (q *queue) receive(ctx context.Context, stream Stream, newMsg func() proto.
 }
 
 // taken tells the receiver that r left the queue.
-func (q *queue) taken(r received) {
+func (q *queue) taken(r Item) {
 	if r.size == 0 {
 		return
 	}
@@ -448,30 +561,54 @@ func (q *queue) taken(r received) {
 
 // batch encodes r and whatever else is already queued, up to flushSize,
 // into p.buf. It reports whether the stream has ended.
-func (p *pump) batch(q *queue, r received) bool {
+func (p *pump) batch(items <-chan Item, taken func(Item), r Item) bool {
 	p.buf = p.buf[:0]
 	for {
-		q.taken(r)
-		if r.err != nil {
-			p.finish(r.err)
+		taken(r)
+		switch {
+		case r.Event != nil:
+			p.appendEncoded(r.Event)
+		case r.Err != nil:
+			p.finish(r.Err)
 			return true
-		}
-		if !p.appendEvent(r.msg) {
+		case r.Msg == nil:
+			// A shared feed closed without an end: the client fell behind.
+			p.finish(ErrEvicted)
 			return true
-		}
-		// The event holds no reference to the message. One that grew
-		// beyond what is worth keeping is left to the collector.
-		if p.cfg.ReleaseMessage != nil && r.size <= sse.MaxRetainedBuffer {
-			p.cfg.ReleaseMessage(r.msg)
+		default:
+			if !p.appendEvent(r.Msg) {
+				return true
+			}
+			// The event holds no reference to the message. One that grew
+			// beyond what is worth keeping is left to the collector.
+			if p.cfg.ReleaseMessage != nil && r.size <= sse.MaxRetainedBuffer {
+				p.cfg.ReleaseMessage(r.Msg)
+			}
 		}
 		if len(p.buf) >= flushSize {
 			return false
 		}
 		select {
-		case r = <-q.ch:
+		case r = <-items:
 		default:
 			return false
 		}
+	}
+}
+
+// appendEncoded appends e, encoded once for many streams; the first event
+// of this stream is encoded again with the retry.
+func (p *pump) appendEncoded(e *Encoded) {
+	if p.first {
+		ev := e.Event
+		ev.Retry = p.cfg.Retry
+		p.buf, _ = sse.AppendEvent(p.buf, &ev)
+		p.first = false
+	} else {
+		p.buf = append(p.buf, e.Wire...)
+	}
+	if e.Event.Name != mapping.EventReset {
+		p.res.Events++
 	}
 }
 
@@ -513,6 +650,10 @@ func (p *pump) badEvent(err error) bool {
 // finish appends the end of a stream: an end event for a clean end, an
 // error event for a permanent error, nothing for a transient failure.
 func (p *pump) finish(err error) {
+	if errors.Is(err, ErrEvicted) {
+		p.res.Outcome, p.res.Code, p.res.WriteErr = ClientGone, codes.Canceled, err
+		return
+	}
 	p.res.Outcome, p.res.Code = Classify(err)
 	switch p.res.Outcome {
 	case Ended:
