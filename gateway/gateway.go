@@ -133,6 +133,9 @@ func (g *Gateway) Drain(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	// No browser is left for a shared upstream: close them now rather than
+	// after their linger.
+	g.routes.Load().hubs.closeAll()
 	return nil
 }
 

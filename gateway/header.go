@@ -68,7 +68,16 @@ func principalMetadata(ctx context.Context, r *http.Request) metadata.MD {
 	if !ok && r != nil {
 		p, ok = identity.FromContext(r.Context())
 	}
-	if !ok || p.Token == "" {
+	if !ok {
+		return nil
+	}
+	return identityMetadata(p)
+}
+
+// identityMetadata is what carries p to an upstream; nothing for a caller
+// without a verified session.
+func identityMetadata(p identity.Principal) metadata.MD {
+	if p.Token == "" {
 		return nil
 	}
 	return p.Metadata()

@@ -11,26 +11,34 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/ssegate/ssegate/gateway/relay"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
 
 // Option configures a Gateway.
 type Option func(*config) error
 
 type config struct {
-	heartbeat       time.Duration
-	retry           time.Duration
-	headerWait      time.Duration
-	writeTimeout    time.Duration
-	queue           int
-	queueBytes      int
-	maxBody         int64
-	bodyReadTimeout time.Duration
-	busyRetry       time.Duration
-	perPrincipal    int
-	clock           clockwork.Clock
-	logger          *slog.Logger
-	muxOptions      []runtime.ServeMuxOption
-	observer        Observer
+	heartbeat    time.Duration
+	retry        time.Duration
+	headerWait   time.Duration
+	writeTimeout time.Duration
+	queue        int
+	queueBytes   int
+	maxBody      int64
+	// Shared streams: the window kept, each browser's queue, the linger
+	// after the last browser, and the routes shared by config.
+	shareWindow      int
+	shareWindowBytes int
+	shareQueue       int
+	shareLinger      time.Duration
+	shareOverrides   map[string]ssegatev1.Share
+	bodyReadTimeout  time.Duration
+	busyRetry        time.Duration
+	perPrincipal     int
+	clock            clockwork.Clock
+	logger           *slog.Logger
+	muxOptions       []runtime.ServeMuxOption
+	observer         Observer
 
 	maxLifetime     time.Duration
 	lifetimeJitter  time.Duration
@@ -42,18 +50,22 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		heartbeat:       15 * time.Second,
-		retry:           3 * time.Second,
-		headerWait:      300 * time.Millisecond,
-		writeTimeout:    10 * time.Second,
-		queue:           relay.DefaultQueue,
-		queueBytes:      relay.DefaultQueueBytes,
-		maxBody:         1 << 20,
-		bodyReadTimeout: 10 * time.Second,
-		busyRetry:       10 * time.Second,
-		observer:        nopObserver{},
-		clock:           clockwork.NewRealClock(),
-		logger:          slog.New(slog.DiscardHandler),
+		heartbeat:        15 * time.Second,
+		retry:            3 * time.Second,
+		headerWait:       300 * time.Millisecond,
+		writeTimeout:     10 * time.Second,
+		queue:            relay.DefaultQueue,
+		queueBytes:       relay.DefaultQueueBytes,
+		maxBody:          1 << 20,
+		shareWindow:      1024,
+		shareWindowBytes: 1 << 20,
+		shareQueue:       256,
+		shareLinger:      5 * time.Second,
+		bodyReadTimeout:  10 * time.Second,
+		busyRetry:        10 * time.Second,
+		observer:         nopObserver{},
+		clock:            clockwork.NewRealClock(),
+		logger:           slog.New(slog.DiscardHandler),
 
 		reconnectJitter: 5 * time.Second,
 		clientIP:        DefaultClientIP,
@@ -134,6 +146,60 @@ func WithQueueBytes(n int) Option {
 			return errors.New("gateway: queue bytes must be positive")
 		}
 		c.queueBytes = n
+		return nil
+	}
+}
+
+// WithShare shares the streams of fullMethod ("/pkg.Service/Method") as
+// mode says, whatever its ssegate.v1.stream share option (see
+// ssegatev1.Share); SHARE_UNSPECIFIED turns sharing off.
+func WithShare(fullMethod string, mode ssegatev1.Share) Option {
+	return func(c *config) error {
+		if len(fullMethod) < 3 || fullMethod[0] != '/' {
+			return errors.New("gateway: share: " + fullMethod + " is not a full method name")
+		}
+		if c.shareOverrides == nil {
+			c.shareOverrides = map[string]ssegatev1.Share{}
+		}
+		c.shareOverrides[fullMethod] = mode
+		return nil
+	}
+}
+
+// WithShareWindow bounds the recent events a shared upstream keeps for
+// browsers that resume, by count and by bytes. Default 1024 events, 1 MiB.
+func WithShareWindow(events, bytes int) Option {
+	return func(c *config) error {
+		if events <= 0 || bytes <= 0 {
+			return errors.New("gateway: share window must be positive")
+		}
+		c.shareWindow, c.shareWindowBytes = events, bytes
+		return nil
+	}
+}
+
+// WithShareQueue bounds the events queued for one browser of a shared
+// upstream (they are bounded in bytes by WithQueueBytes too); a browser
+// that falls further behind is evicted and resumes. Default 256.
+func WithShareQueue(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("gateway: share queue must be positive")
+		}
+		c.shareQueue = n
+		return nil
+	}
+}
+
+// WithShareLinger keeps a shared upstream open this long after its last
+// browser left, so that browsers reconnecting after a drain find it.
+// Default 5 s.
+func WithShareLinger(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errNonPositive
+		}
+		c.shareLinger = d
 		return nil
 	}
 }
@@ -240,6 +306,16 @@ type Observer interface {
 	// StreamRejected is called for a stream refused before any upstream
 	// call because of a cap or a drain; reason is one of RejectReasons.
 	StreamRejected(route, reason string)
+	// SharedUpstream is called with +1 when a shared upstream opens and -1
+	// when it closes.
+	SharedUpstream(route string, delta int)
+	// SharedBrowsers is called with +1 when a browser attaches to a shared
+	// upstream and -1 when it leaves.
+	SharedBrowsers(route string, delta int)
+	// ShareWindow is called for each browser of a shared route: hit when
+	// its resume point was in the window (or it started a shared
+	// upstream), miss when it got an upstream of its own.
+	ShareWindow(route string, hit bool)
 }
 
 // WithObserver sets the stream observer.
@@ -260,6 +336,9 @@ func (nopObserver) StreamStarted(string)                  {}
 func (nopObserver) StreamProgress(string, relay.Progress) {}
 func (nopObserver) StreamEnded(StreamInfo)                {}
 func (nopObserver) StreamRejected(string, string)         {}
+func (nopObserver) SharedUpstream(string, int)            {}
+func (nopObserver) SharedBrowsers(string, int)            {}
+func (nopObserver) ShareWindow(string, bool)              {}
 
 // WithMaxLifetime ends every stream after at most d, less a random part
 // of jitter, at an event boundary with a reconnect event: the client

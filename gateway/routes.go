@@ -16,6 +16,7 @@ import (
 	"github.com/ssegate/ssegate/gateway/mapping"
 	"github.com/ssegate/ssegate/gateway/rest"
 	"github.com/ssegate/ssegate/gateway/route"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
 
 // Routes is one set of registered services, served as a whole: a gateway
@@ -33,6 +34,7 @@ type Routes struct {
 	bodyLimits map[string]int64
 
 	open atomic.Int64 // streams being served on these routes
+	hubs *hubs        // shared upstreams
 }
 
 // OpenStreams returns the number of streams being served on r, which may
@@ -41,7 +43,7 @@ func (r *Routes) OpenStreams() int { return int(r.open.Load()) }
 
 // NewRoutes returns an empty set of routes for g.
 func (g *Gateway) NewRoutes() *Routes {
-	r := &Routes{g: g, claimed: map[string]string{}, bodyLimits: map[string]int64{}}
+	r := &Routes{g: g, claimed: map[string]string{}, bodyLimits: map[string]int64{}, hubs: &hubs{m: map[string]*hub{}}}
 	r.mux = runtime.NewServeMux(append(g.muxOpts, runtime.WithMiddlewares(r.limitBody))...)
 	return r
 }
@@ -102,7 +104,7 @@ func (r *Routes) Register(ctx context.Context, sd protoreflect.ServiceDescriptor
 			retry = g.cfg.retry
 		}
 		for _, tmpl := range rt.Templates {
-			s := &streamRoute{g: g, routes: r, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry}
+			s := &streamRoute{g: g, routes: r, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry, share: g.shareOf(rt)}
 			// Registered after the REST handlers, so this one wins.
 			if err := r.mux.HandlePath(http.MethodGet, tmpl, s.serve); err != nil {
 				return fmt.Errorf("gateway: %s: %w", rt.FullMethod, err)
@@ -152,3 +154,12 @@ func (r *Routes) claim(sd protoreflect.ServiceDescriptor) error {
 
 // varName matches the name of a path variable, "{name" in "{name=*}".
 var varName = regexp.MustCompile(`\{[^=}]*`)
+
+// shareOf is how a route's streams are shared: by the gateway's override
+// for its method, else by its ssegate.v1.stream share option.
+func (g *Gateway) shareOf(rt *route.Route) ssegatev1.Share {
+	if mode, ok := g.cfg.shareOverrides[rt.FullMethod]; ok {
+		return mode
+	}
+	return rt.Share
+}

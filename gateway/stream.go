@@ -21,6 +21,7 @@ import (
 	"github.com/ssegate/ssegate/gateway/relay"
 	"github.com/ssegate/ssegate/gateway/resume"
 	"github.com/ssegate/ssegate/gateway/route"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
 
 // streamRoute serves one SSE path template.
@@ -33,6 +34,8 @@ type streamRoute struct {
 	template string
 	// retry is the route's reconnection delay, or the gateway's.
 	retry time.Duration
+	// share says which browsers share an upstream stream.
+	share ssegatev1.Share
 	// msgs recycles response messages across the route's streams: no
 	// allocation per message, and nothing held per idle stream.
 	msgs sync.Pool
@@ -100,24 +103,11 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the upstream call whenever this handler returns
 
-	// Open the upstream call on a short-lived goroutine: grpc-go's call
-	// path is deep, and run here it would grow this goroutine's stack for
-	// the whole life of the stream (measured: 8 KiB per idle HTTP/2 stream).
-	opened := make(chan grpc.ClientStream, 1)
-	go func() { opened <- s.open(ctx, req) }()
-	stream := <-opened
-	if !sse {
-		// NDJSON has no reconnect protocol: a drain just ends it.
-		stop := context.AfterFunc(g.draining, cancel)
-		defer stop()
-		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
-		return
-	}
 	var deadline time.Time
 	if g.cfg.maxLifetime > 0 {
 		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
-	info.Result = relay.Serve(ctx, w, stream, relay.Config{
+	cfg := relay.Config{
 		Mapper:         s.mapper,
 		NewMessage:     s.newMessage,
 		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
@@ -136,7 +126,22 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		OnWrite:    progress,
 		Clock:      g.cfg.clock,
 		Logger:     g.cfg.logger,
-	})
+	}
+	if sse && s.share != ssegatev1.Share_SHARE_UNSPECIFIED {
+		if res, served := s.serveShared(ctx, w, req, lastID, principal, cfg); served {
+			info.Result = res
+			return
+		}
+	}
+	stream := s.openOffStack(ctx, req)
+	if !sse {
+		// NDJSON has no reconnect protocol: a drain just ends it.
+		stop := context.AfterFunc(g.draining, cancel)
+		defer stop()
+		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
+		return
+	}
+	info.Result = relay.Serve(ctx, w, stream, cfg)
 }
 
 // open starts the upstream call. A failure to start becomes a stream that

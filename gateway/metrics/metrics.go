@@ -36,6 +36,11 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	evictions  *prometheus.CounterVec
 	authFailed *prometheus.CounterVec
+	// Shared upstreams: how many are open, how many browsers they feed
+	// (browsers per upstream is their ratio), and resume lookups.
+	sharedUpstreams *prometheus.GaugeVec
+	sharedBrowsers  *prometheus.GaugeVec
+	shareWindow     *prometheus.CounterVec
 }
 
 var _ gateway.Observer = (*Metrics)(nil)
@@ -88,6 +93,18 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "stream_evictions_total",
 			Help: "SSE streams ended because a write to the client failed or missed its deadline, by route.",
 		}, route),
+		sharedUpstreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "shared_upstreams",
+			Help: "Shared upstream streams open, by route.",
+		}, route),
+		sharedBrowsers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "shared_browsers",
+			Help: "Browsers attached to shared upstream streams, by route; divided by ssegate_shared_upstreams, the browsers per upstream.",
+		}, route),
+		shareWindow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "share_window_total",
+			Help: "Browsers of shared routes by result: hit (served by a shared upstream, from its window) or miss (their resume point was outside it: an upstream of their own).",
+		}, []string{"route", "result"}),
 		authFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "auth_failures_total",
 			Help: "Requests the session middleware refused, by HTTP status (401: no valid session, 403: foreign origin).",
@@ -98,6 +115,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.active, m.started, m.ended, m.rejected, m.events, m.bytes, m.heartbeats,
 		m.ttfb, m.duration, m.evictions, m.authFailed,
+		m.sharedUpstreams, m.sharedBrowsers, m.shareWindow,
 	)
 	return m
 }
@@ -160,6 +178,25 @@ func (m *Metrics) StreamProgress(route string, p relay.Progress) {
 	if p.Heartbeats > 0 {
 		m.heartbeats.WithLabelValues(route).Add(float64(p.Heartbeats))
 	}
+}
+
+// SharedUpstream implements gateway.Observer.
+func (m *Metrics) SharedUpstream(route string, delta int) {
+	m.sharedUpstreams.WithLabelValues(route).Add(float64(delta))
+}
+
+// SharedBrowsers implements gateway.Observer.
+func (m *Metrics) SharedBrowsers(route string, delta int) {
+	m.sharedBrowsers.WithLabelValues(route).Add(float64(delta))
+}
+
+// ShareWindow implements gateway.Observer.
+func (m *Metrics) ShareWindow(route string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.shareWindow.WithLabelValues(route, result).Inc()
 }
 
 // StreamRejected implements gateway.Observer.

@@ -313,17 +313,17 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 }
 
 // ServeFeed relays events a shared upstream feeds to w: replay, the events
-// of its window that the client has not seen, then feed until it ends.
-// The feed's sender never waits: it ends a stream that falls behind with
-// ErrEvicted. Like Serve, each stream keeps its own heartbeat, write
+// of its window that the client has not seen, then feed until it ends;
+// taken is told of each item taken from feed. The feed's sender never
+// waits: it closes the feed of a stream that falls behind (ErrEvicted). Like Serve, each stream keeps its own heartbeat, write
 // deadline, lifetime, session expiry and drain; the caller has already
 // decided that the stream is served (see Answer for the other outcomes).
-func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed <-chan Item, cfg Config) Result {
+func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed <-chan Item, taken func(Item), cfg Config) Result {
 	p := newPump(ctx, w, cfg)
 	if !p.commit() || !p.writeReplay(replay) {
 		return p.res
 	}
-	return p.loop(ctx, feed, func(Item) {})
+	return p.loop(ctx, feed, taken)
 }
 
 // Answer answers a stream that ended, or failed, before its first event,

@@ -43,6 +43,9 @@ type Route struct {
 	// LastEventIDField is the request field that receives Last-Event-ID, or
 	// nil when Last-Event-ID travels as metadata.
 	LastEventIDField protoreflect.FieldDescriptor
+	// Share is the method's share option: which browsers share one
+	// upstream stream.
+	Share ssegatev1.Share
 
 	request  protoreflect.MessageType
 	response protoreflect.MessageType
@@ -88,6 +91,7 @@ func forMethod(md protoreflect.MethodDescriptor) (*Route, error) {
 		FullMethod: FullMethod(md),
 		Templates:  templates,
 		Retry:      time.Duration(opts.GetRetryMs()) * time.Millisecond,
+		Share:      opts.GetShare(),
 		request:    MessageType(md.Input()),
 		response:   MessageType(md.Output()),
 	}

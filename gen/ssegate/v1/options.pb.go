@@ -28,6 +28,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Share says which browsers of a server-streaming method share one
+// upstream stream: those whose requests are the same (the same method and
+// request message, the resume point aside). Each browser keeps its own
+// response, heartbeat and deadlines; resumes within a window of recent
+// events are served from it.
+type Share int32
+
+const (
+	// Every browser has an upstream stream of its own.
+	Share_SHARE_UNSPECIFIED Share = 0
+	// One upstream stream for everyone, called with the gateway's own
+	// identity. Before a browser attaches, the backend decides whether it
+	// may see the stream: the gateway opens the browser's own stream, and
+	// attaches it to the shared one once the backend accepts it (sends its
+	// headers).
+	Share_SHARE_PUBLIC Share = 1
+	// One upstream stream per signed-in user, for the tabs of one person.
+	Share_SHARE_PER_USER Share = 2
+)
+
+// Enum value maps for Share.
+var (
+	Share_name = map[int32]string{
+		0: "SHARE_UNSPECIFIED",
+		1: "SHARE_PUBLIC",
+		2: "SHARE_PER_USER",
+	}
+	Share_value = map[string]int32{
+		"SHARE_UNSPECIFIED": 0,
+		"SHARE_PUBLIC":      1,
+		"SHARE_PER_USER":    2,
+	}
+)
+
+func (x Share) Enum() *Share {
+	p := new(Share)
+	*p = x
+	return p
+}
+
+func (x Share) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Share) Descriptor() protoreflect.EnumDescriptor {
+	return file_ssegate_v1_options_proto_enumTypes[0].Descriptor()
+}
+
+func (Share) Type() protoreflect.EnumType {
+	return &file_ssegate_v1_options_proto_enumTypes[0]
+}
+
+func (x Share) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Share.Descriptor instead.
+func (Share) EnumDescriptor() ([]byte, []int) {
+	return file_ssegate_v1_options_proto_rawDescGZIP(), []int{0}
+}
+
 // StreamOptions apply to one server-streaming method.
 type StreamOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +99,9 @@ type StreamOptions struct {
 	// Path at which the gateway serves a method that has no google.api.http
 	// rule, for example "/v1/ticks"; without it, such a method is served at
 	// "/{package.Service}/{Method}". Ignored when the method has a rule.
-	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Whether browsers that make the same request share one upstream stream.
+	Share         Share `protobuf:"varint,3,opt,name=share,proto3,enum=ssegate.v1.Share" json:"share,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,6 +148,13 @@ func (x *StreamOptions) GetPath() string {
 		return x.Path
 	}
 	return ""
+}
+
+func (x *StreamOptions) GetShare() Share {
+	if x != nil {
+		return x.Share
+	}
+	return Share_SHARE_UNSPECIFIED
 }
 
 // RouteOptions apply to one method, unary or streaming.
@@ -364,10 +434,11 @@ var File_ssegate_v1_options_proto protoreflect.FileDescriptor
 const file_ssegate_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"\x18ssegate/v1/options.proto\x12\n" +
-	"ssegate.v1\x1a google/protobuf/descriptor.proto\">\n" +
+	"ssegate.v1\x1a google/protobuf/descriptor.proto\"g\n" +
 	"\rStreamOptions\x12\x19\n" +
 	"\bretry_ms\x18\x01 \x01(\rR\aretryMs\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"h\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12'\n" +
+	"\x05share\x18\x03 \x01(\x0e2\x11.ssegate.v1.ShareR\x05share\"h\n" +
 	"\fRouteOptions\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1a\n" +
 	"\binternal\x18\x02 \x01(\bR\binternal\x12$\n" +
@@ -381,7 +452,11 @@ const file_ssegate_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"event_name\x18\x02 \x01(\bR\teventName\x12\x19\n" +
 	"\braw_text\x18\x03 \x01(\bR\arawText\x12\"\n" +
-	"\rlast_event_id\x18\x04 \x01(\bR\vlastEventId:S\n" +
+	"\rlast_event_id\x18\x04 \x01(\bR\vlastEventId*D\n" +
+	"\x05Share\x12\x15\n" +
+	"\x11SHARE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSHARE_PUBLIC\x10\x01\x12\x12\n" +
+	"\x0eSHARE_PER_USER\x10\x02:S\n" +
 	"\x06stream\x12\x1e.google.protobuf.MethodOptions\x18\xf4\x93\x03 \x01(\v2\x19.ssegate.v1.StreamOptionsR\x06stream:P\n" +
 	"\x05route\x12\x1e.google.protobuf.MethodOptions\x18\xf5\x93\x03 \x01(\v2\x18.ssegate.v1.RouteOptionsR\x05route:W\n" +
 	"\amessage\x12\x1f.google.protobuf.MessageOptions\x18\xf4\x93\x03 \x01(\v2\x1a.ssegate.v1.MessageOptionsR\amessage:O\n" +
@@ -399,30 +474,33 @@ func file_ssegate_v1_options_proto_rawDescGZIP() []byte {
 	return file_ssegate_v1_options_proto_rawDescData
 }
 
+var file_ssegate_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_ssegate_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_ssegate_v1_options_proto_goTypes = []any{
-	(*StreamOptions)(nil),               // 0: ssegate.v1.StreamOptions
-	(*RouteOptions)(nil),                // 1: ssegate.v1.RouteOptions
-	(*MessageOptions)(nil),              // 2: ssegate.v1.MessageOptions
-	(*FieldOptions)(nil),                // 3: ssegate.v1.FieldOptions
-	(*descriptorpb.MethodOptions)(nil),  // 4: google.protobuf.MethodOptions
-	(*descriptorpb.MessageOptions)(nil), // 5: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 6: google.protobuf.FieldOptions
+	(Share)(0),                          // 0: ssegate.v1.Share
+	(*StreamOptions)(nil),               // 1: ssegate.v1.StreamOptions
+	(*RouteOptions)(nil),                // 2: ssegate.v1.RouteOptions
+	(*MessageOptions)(nil),              // 3: ssegate.v1.MessageOptions
+	(*FieldOptions)(nil),                // 4: ssegate.v1.FieldOptions
+	(*descriptorpb.MethodOptions)(nil),  // 5: google.protobuf.MethodOptions
+	(*descriptorpb.MessageOptions)(nil), // 6: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 7: google.protobuf.FieldOptions
 }
 var file_ssegate_v1_options_proto_depIdxs = []int32{
-	4, // 0: ssegate.v1.stream:extendee -> google.protobuf.MethodOptions
-	4, // 1: ssegate.v1.route:extendee -> google.protobuf.MethodOptions
-	5, // 2: ssegate.v1.message:extendee -> google.protobuf.MessageOptions
-	6, // 3: ssegate.v1.field:extendee -> google.protobuf.FieldOptions
-	0, // 4: ssegate.v1.stream:type_name -> ssegate.v1.StreamOptions
-	1, // 5: ssegate.v1.route:type_name -> ssegate.v1.RouteOptions
-	2, // 6: ssegate.v1.message:type_name -> ssegate.v1.MessageOptions
-	3, // 7: ssegate.v1.field:type_name -> ssegate.v1.FieldOptions
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	4, // [4:8] is the sub-list for extension type_name
-	0, // [0:4] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: ssegate.v1.StreamOptions.share:type_name -> ssegate.v1.Share
+	5, // 1: ssegate.v1.stream:extendee -> google.protobuf.MethodOptions
+	5, // 2: ssegate.v1.route:extendee -> google.protobuf.MethodOptions
+	6, // 3: ssegate.v1.message:extendee -> google.protobuf.MessageOptions
+	7, // 4: ssegate.v1.field:extendee -> google.protobuf.FieldOptions
+	1, // 5: ssegate.v1.stream:type_name -> ssegate.v1.StreamOptions
+	2, // 6: ssegate.v1.route:type_name -> ssegate.v1.RouteOptions
+	3, // 7: ssegate.v1.message:type_name -> ssegate.v1.MessageOptions
+	4, // 8: ssegate.v1.field:type_name -> ssegate.v1.FieldOptions
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	5, // [5:9] is the sub-list for extension type_name
+	1, // [1:5] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_ssegate_v1_options_proto_init() }
@@ -435,13 +513,14 @@ func file_ssegate_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ssegate_v1_options_proto_rawDesc), len(file_ssegate_v1_options_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   4,
 			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_ssegate_v1_options_proto_goTypes,
 		DependencyIndexes: file_ssegate_v1_options_proto_depIdxs,
+		EnumInfos:         file_ssegate_v1_options_proto_enumTypes,
 		MessageInfos:      file_ssegate_v1_options_proto_msgTypes,
 		ExtensionInfos:    file_ssegate_v1_options_proto_extTypes,
 	}.Build()
