@@ -38,11 +38,13 @@ var errNotRegular = errors.New("logs: not a regular file")
 // directory (relative links; os.Root refuses absolute ones even when they
 // lead back in), and what was opened is refused unless fstat says it is a
 // regular file. Opens never block (O_NONBLOCK: a FIFO's open would wait for
-// a writer). Hard links and mount points inside the directory are not told
-// apart from the files they lead to: whoever can make those can already
-// read what they lead to. A refused name is reported once, at warn level,
-// and looked at again at each poll, so it is tailed once it is a regular
-// file.
+// a writer), and a file is read only up to the size fstat reports, so a file
+// whose size stays 0 is never read (files in /proc report 0 and yet have
+// content). Hard links and mount points inside the directory are not told
+// apart from the files they lead to (mounting takes root; Linux's
+// protected_hardlinks lets a user link only files they may read and write).
+// A refused name is reported once, at warn level, and looked at again at
+// each poll, so it is tailed once it is a regular file.
 type tailer struct {
 	s       *Service
 	files   map[string]*follower
@@ -308,14 +310,16 @@ func (t *tailer) pollFile(ctx context.Context, root *os.Root, fl *follower) {
 		entries = fl.take(entries, true)
 		fl.readPos = 0
 	}
-	grew := fl.read(now)
+	grew := fl.read(info.Size(), now)
 	// The name leads to another file: the old one was rotated. Finish it,
 	// then read the new one from its start.
 	if replaced(root, fl, info) {
 		entries = fl.take(entries, true)
 		fl.close()
 		if t.reopen(root, fl) {
-			fl.read(now)
+			if info, err := fl.f.Stat(); err == nil {
+				fl.read(info.Size(), now)
+			}
 		}
 		grew = true
 	}
@@ -375,15 +379,18 @@ func (fl *follower) reload() {
 	fl.restore, fl.buf = &saved, nil
 }
 
-// read appends what the file has after readPos to buf, up to readBudget,
-// and reports whether there was anything.
-func (fl *follower) read(now time.Time) bool {
+// read appends what the file has between readPos and size (what fstat
+// said) to buf, up to readBudget, and reports whether there was anything.
+// Nothing is read when the file has not grown.
+func (fl *follower) read(size int64, now time.Time) bool {
 	total := 0
-	for total < readBudget {
+	for total < readBudget && fl.readPos < size {
 		if cap(fl.buf)-len(fl.buf) < 32<<10 {
 			fl.buf = slices.Grow(fl.buf, 64<<10)
 		}
-		n, err := fl.f.ReadAt(fl.buf[len(fl.buf):cap(fl.buf)], fl.readPos)
+		room := fl.buf[len(fl.buf):cap(fl.buf)]
+		room = room[:min(int64(len(room)), size-fl.readPos)]
+		n, err := fl.f.ReadAt(room, fl.readPos)
 		fl.buf = fl.buf[:len(fl.buf)+n]
 		fl.readPos += int64(n)
 		total += n
