@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ssegate/ssegate/services/store"
@@ -16,6 +17,9 @@ import (
 // readBudget bounds what one poll reads from one file, so that a huge file
 // is stored in steps and other files are not starved.
 const readBudget = 4 << 20
+
+// errNotRegular refuses a directory entry that is not a regular file.
+var errNotRegular = errors.New("logs: not a regular file")
 
 // tailer follows the regular files of a directory by polling, like
 // `tail -F`: it picks up new files, reads what files append, and notices
@@ -26,39 +30,90 @@ const readBudget = 4 << 20
 // the offset they reach, so a new process goes on where the last one
 // stopped. A file replaced while no process ran is read from its start. Not
 // noticed (tail has the same limits): a file truncated and grown past the
-// read offset between two polls, and a file replaced by one that got the
-// same inode and is at least as long.
+// read offset between two polls, a file replaced by one that got the same
+// inode and is at least as long, and bytes rewritten in place.
+//
+// Only what the directory holds is read: every name is opened through an
+// os.Root, so a symbolic link is followed only while it stays inside the
+// directory (relative links; os.Root refuses absolute ones even when they
+// lead back in), and what was opened is refused unless fstat says it is a
+// regular file. Opens never block (O_NONBLOCK: a FIFO's open would wait for
+// a writer), and a file is read only up to the size fstat reports, so a file
+// whose size stays 0 is never read (files in /proc report 0 and yet have
+// content). Hard links and mount points inside the directory are not told
+// apart from the files they lead to (mounting takes root; Linux's
+// protected_hardlinks lets a user link only files they may read and write).
+// A refused name is reported once, at warn level, and looked at again at
+// each poll, so it is tailed once it is a regular file.
 type tailer struct {
 	s       *Service
 	files   map[string]*follower
-	skipped map[string]bool // names already reported as skipped
+	skipped map[string]bool // names already reported as skipped, for good
+	refused map[string]bool // names reported as refused, until they open
 	dirErr  string          // last directory error reported
+	// open opens a name of the directory: openRegular, or a wrapper of it
+	// in tests.
+	open func(root *os.Root, name string) (tailFile, fs.FileInfo, error)
+}
+
+// tailFile is what the tailer needs of an open file.
+type tailFile interface {
+	io.ReaderAt
+	io.Closer
+	Stat() (fs.FileInfo, error)
 }
 
 // follower is the state of one tailed file.
 type follower struct {
-	name, path string
-	f          *os.File
-	id         fileID
-	readPos    int64  // offset in f after buf
-	buf        []byte // bytes read but not yet stored as entries
-	lastData   time.Time
-	saved      attrs  // the state stored with the last entries
-	restore    *attrs // the stored state to go on from when f is opened
+	name     string
+	f        tailFile // nil while the name leads to no file that can be tailed
+	id       fileID
+	readPos  int64  // offset in f after buf
+	buf      []byte // bytes read but not yet stored as entries
+	lastData time.Time
+	saved    attrs  // the state stored with the last entries
+	restore  *attrs // the stored state to go on from when f is opened
 }
 
 func newTailer(s *Service) *tailer {
-	return &tailer{s: s, files: make(map[string]*follower), skipped: make(map[string]bool)}
+	return &tailer{
+		s:       s,
+		files:   make(map[string]*follower),
+		skipped: make(map[string]bool),
+		refused: make(map[string]bool),
+		open:    openRegular,
+	}
+}
+
+// openRegular opens name inside root, without blocking, and returns it if
+// it is a regular file.
+func openRegular(root *os.Root, name string) (tailFile, fs.FileInfo, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat() // of what was opened, not of what the name leads to now
+	if err == nil && !info.Mode().IsRegular() {
+		err = errNotRegular
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, info, nil
+}
+
+// openRoot opens dir. The path ends in "/." so that a dir replaced by
+// something else fails at once (ENOTDIR) instead of being opened: os.OpenRoot
+// opens without O_DIRECTORY, and the open of a FIFO would block.
+func openRoot(dir string) (*os.Root, error) {
+	return os.OpenRoot(dir + string(os.PathSeparator) + ".")
 }
 
 func (t *tailer) run(ctx context.Context) {
 	tick := time.NewTicker(t.s.cfg.pollInterval)
 	defer tick.Stop()
-	defer func() {
-		for _, fl := range t.files {
-			fl.close()
-		}
-	}()
+	defer t.close()
 	for {
 		t.poll(ctx)
 		select {
@@ -69,6 +124,12 @@ func (t *tailer) run(ctx context.Context) {
 	}
 }
 
+func (t *tailer) close() {
+	for _, fl := range t.files {
+		fl.close()
+	}
+}
+
 func (t *tailer) skip(name, why string, err error) {
 	if !t.skipped[name] {
 		t.skipped[name] = true
@@ -76,10 +137,49 @@ func (t *tailer) skip(name, why string, err error) {
 	}
 }
 
+// refuse reports once that name cannot be tailed for now: err says why.
+// A name that leads to nothing (removed, or a link to a file still to come)
+// is not reported.
+func (t *tailer) refuse(root *os.Root, name string, err error) {
+	if errors.Is(err, fs.ErrNotExist) || t.refused[name] {
+		return
+	}
+	t.refused[name] = true
+	// Only the name: the error would tell the directory's path, and the
+	// reason must not tell where a link leads.
+	why := "cannot be opened"
+	switch info, lerr := root.Lstat(name); {
+	case errors.Is(err, errNotRegular):
+		why = "not a regular file"
+	case errors.Is(err, fs.ErrPermission):
+		why = "permission denied"
+	case lerr == nil && info.Mode()&fs.ModeSymlink != 0:
+		why = "a symbolic link that leaves the directory or cannot be followed"
+	}
+	t.s.cfg.logger.Warn("logs: file not tailed", "file", name, "reason", why)
+}
+
+// readDir lists the names in root.
+func readDir(root *os.Root) ([]fs.DirEntry, error) {
+	d, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
 // poll looks for new files, then polls every followed file once.
 func (t *tailer) poll(ctx context.Context) {
 	dir := t.s.cfg.dir
-	entries, err := os.ReadDir(dir)
+	var entries []fs.DirEntry
+	root, err := openRoot(dir)
+	if err == nil {
+		defer root.Close()
+		entries, err = readDir(root)
+	}
 	if err != nil && err.Error() != t.dirErr {
 		t.s.cfg.logger.Error("logs: read directory", "dir", dir, "err", err)
 	}
@@ -89,19 +189,35 @@ func (t *tailer) poll(ctx context.Context) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if _, ok := t.files[name]; ok || t.skipped[name] || e.IsDir() {
+		if _, ok := t.files[name]; ok || t.skipped[name] {
 			continue
 		}
 		if !validName(name) || strings.HasPrefix(name, JobLogPrefix) {
 			t.skip(name, "not a valid log name, or reserved for job logs", nil)
 			continue
 		}
-		if info, err := os.Stat(filepath.Join(dir, name)); err != nil || !info.Mode().IsRegular() {
-			continue // not (yet) a regular file; look again next time
+		// What the listing already tells is not a file is not opened at
+		// all (opening a device can do things); the rest is checked on
+		// what open returns.
+		if typ := e.Type(); typ != 0 && typ != fs.ModeSymlink {
+			t.refuse(root, name, errNotRegular)
+			continue
 		}
-		if fl := t.follow(ctx, name); fl != nil {
-			t.files[name] = fl
+		// Opened before its log exists, so that nothing that cannot be
+		// tailed is ever listed.
+		f, info, err := t.open(root, name)
+		if err != nil {
+			t.refuse(root, name, err)
+			continue
 		}
+		fl := t.follow(ctx, name)
+		if fl == nil {
+			_ = f.Close()
+			continue
+		}
+		delete(t.refused, name)
+		fl.attach(f, info)
+		t.files[name] = fl
 	}
 	names := make([]string, 0, len(t.files))
 	for name := range t.files {
@@ -112,7 +228,7 @@ func (t *tailer) poll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		t.pollFile(ctx, t.files[name])
+		t.pollFile(ctx, root, t.files[name])
 	}
 }
 
@@ -138,18 +254,49 @@ func (t *tailer) follow(ctx context.Context, name string) *follower {
 		t.skip(name, "a log appended over gRPC has this name", err)
 		return nil
 	}
-	fl := &follower{name: name, path: filepath.Join(t.s.cfg.dir, name), saved: a}
+	fl := &follower{name: name, saved: a}
 	if a.Ino != 0 || a.Pos != 0 {
 		fl.restore = &a
 	}
 	return fl
 }
 
+// reopen opens the file of fl again, inside root (nil when the directory
+// could not be opened). It reports false if fl.name leads to no file that
+// can be tailed.
+func (t *tailer) reopen(root *os.Root, fl *follower) bool {
+	if root == nil {
+		return false
+	}
+	f, info, err := t.open(root, fl.name)
+	if err != nil {
+		t.refuse(root, fl.name, err)
+		return false
+	}
+	delete(t.refused, fl.name)
+	fl.attach(f, info)
+	return true
+}
+
+// replaced reports whether fl.name no longer leads to the file fl reads,
+// whose fstat is info: it leads to another file, or somewhere it may not.
+// A removed name is not replaced: the file may still grow, as with tail -F.
+func replaced(root *os.Root, fl *follower, info fs.FileInfo) bool {
+	if root == nil {
+		return false
+	}
+	cur, err := root.Stat(fl.name)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	return !os.SameFile(cur, info)
+}
+
 // pollFile reads what is new in one file and stores the entries it
 // completes.
-func (t *tailer) pollFile(ctx context.Context, fl *follower) {
+func (t *tailer) pollFile(ctx context.Context, root *os.Root, fl *follower) {
 	now := t.s.cfg.now()
-	if fl.f == nil && !fl.open() {
+	if fl.f == nil && !t.reopen(root, fl) {
 		return
 	}
 	var entries []string
@@ -161,20 +308,18 @@ func (t *tailer) pollFile(ctx context.Context, fl *follower) {
 	}
 	if info.Size() < fl.readPos { // truncated: keep what was held, start again
 		entries = fl.take(entries, true)
-		if _, err := fl.f.Seek(0, io.SeekStart); err != nil {
-			fl.reload()
-			return
-		}
 		fl.readPos = 0
 	}
-	grew := fl.read(now)
+	grew := fl.read(info.Size(), now)
 	// The name leads to another file: the old one was rotated. Finish it,
 	// then read the new one from its start.
-	if cur, err := os.Stat(fl.path); err == nil && !os.SameFile(cur, info) {
+	if replaced(root, fl, info) {
 		entries = fl.take(entries, true)
 		fl.close()
-		if fl.open() {
-			fl.read(now)
+		if t.reopen(root, fl) {
+			if info, err := fl.f.Stat(); err == nil {
+				fl.read(info.Size(), now)
+			}
 		}
 		grew = true
 	}
@@ -207,28 +352,16 @@ func (t *tailer) pollFile(ctx context.Context, fl *follower) {
 	fl.saved = state
 }
 
-// open opens the file at fl.path, going on from fl.restore if it is the
-// same file and not shorter. It reports false if there is no regular file.
-func (fl *follower) open() bool {
-	f, err := os.Open(fl.path)
-	if err != nil {
-		return false
-	}
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
-		_ = f.Close()
-		return false
-	}
+// attach makes f, whose fstat is info, the file fl reads, going on from
+// fl.restore if it is the same file and not shorter.
+func (fl *follower) attach(f tailFile, info fs.FileInfo) {
 	fl.f, fl.id, fl.readPos, fl.buf = f, idOf(info), 0, nil
 	if r := fl.restore; r != nil {
 		fl.restore = nil
 		if r.Dev == fl.id.dev && r.Ino == fl.id.ino && r.Pos <= info.Size() {
-			if _, err := f.Seek(r.Pos, io.SeekStart); err == nil {
-				fl.readPos = r.Pos
-			}
+			fl.readPos = r.Pos
 		}
 	}
-	return true
 }
 
 func (fl *follower) close() {
@@ -246,15 +379,18 @@ func (fl *follower) reload() {
 	fl.restore, fl.buf = &saved, nil
 }
 
-// read appends what the file has after readPos to buf, up to readBudget,
-// and reports whether there was anything.
-func (fl *follower) read(now time.Time) bool {
+// read appends what the file has between readPos and size (what fstat
+// said) to buf, up to readBudget, and reports whether there was anything.
+// Nothing is read when the file has not grown.
+func (fl *follower) read(size int64, now time.Time) bool {
 	total := 0
-	for total < readBudget {
+	for total < readBudget && fl.readPos < size {
 		if cap(fl.buf)-len(fl.buf) < 32<<10 {
 			fl.buf = slices.Grow(fl.buf, 64<<10)
 		}
-		n, err := fl.f.Read(fl.buf[len(fl.buf):cap(fl.buf)])
+		room := fl.buf[len(fl.buf):cap(fl.buf)]
+		room = room[:min(int64(len(room)), size-fl.readPos)]
+		n, err := fl.f.ReadAt(room, fl.readPos)
 		fl.buf = fl.buf[:len(fl.buf)+n]
 		fl.readPos += int64(n)
 		total += n
