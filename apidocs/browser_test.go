@@ -66,7 +66,7 @@ func TestDocsPageConsole(t *testing.T) {
 	if len(listed.Ops) != 10 {
 		t.Errorf("endpoints listed: %v", listed.Ops)
 	}
-	if got := strings.Join(listed.Events, " "); got != "progress partial log completed failed cancelled end error reconnect" {
+	if got := strings.Join(listed.Events, " "); got != "progress partial log completed failed cancelled end error reset reconnect" {
 		t.Errorf("WatchJob's events listed: %q", got)
 	}
 	if s := b.EvalString(`document.getElementById("session-state").textContent`); s != "Signed out" {

@@ -23,6 +23,7 @@ import (
 	"github.com/ssegate/ssegate/gateway"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/internal/ssetest"
 )
 
@@ -118,7 +119,14 @@ func startGatewayGW(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler)
 	// The 204 answers depend on the backend's trailers arriving within the
 	// header wait; on a loaded machine 300 ms is not enough, so tests wait
 	// longer unless they set their own.
-	gw, err := gateway.New(append([]gateway.Option{gateway.WithHeaderWait(5 * time.Second)}, opts...)...)
+	// The demo's streams are shared per user by their options; most tests
+	// here are of a stream of its own, and the shared ones say so.
+	base := []gateway.Option{
+		gateway.WithHeaderWait(5 * time.Second),
+		gateway.WithShare("/ssegate.jobs.v1.JobService/WatchJob", ssegatev1.Share_SHARE_UNSPECIFIED),
+		gateway.WithShare("/ssegate.logs.v1.LogService/TailLogs", ssegatev1.Share_SHARE_UNSPECIFIED),
+	}
+	gw, err := gateway.New(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -346,7 +346,7 @@ func (h *hub) awaitOpen(stream grpc.ClientStream) (*relay.Encoded, error) {
 	select {
 	case hd := <-got:
 		if hd.err == nil && hd.md != nil {
-			if oldest := hd.md.Get(relay.MetadataReset); len(oldest) == 1 {
+			if oldest := hd.md.Get(resume.MetadataReset); len(oldest) == 1 {
 				return relay.EncodeReset(oldest[0]), nil
 			}
 			return nil, nil

@@ -24,7 +24,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/identity"
-	"github.com/ssegate/ssegate/gateway/relay"
+	"github.com/ssegate/ssegate/gateway/resume"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
@@ -137,6 +137,8 @@ type browser struct {
 	ids    []int // every event id received, in order
 	conns  int
 	status int // of the last answer
+	// seen, when not nil, is told of each event received.
+	seen func(id int)
 }
 
 // open connects once and reads up to max events (0: to the end).
@@ -170,6 +172,9 @@ func (b *browser) open(ctx context.Context, max int) (ended bool) {
 			}
 			b.ids = append(b.ids, id)
 			b.lastID = ev.ID
+			if b.seen != nil {
+				b.seen(id)
+			}
 		case "reconnect":
 			return false
 		default:
@@ -213,8 +218,7 @@ func TestSharedPerUser(t *testing.T) {
 	t.Parallel()
 	h := newHistory()
 	b := &backend{watch: h.watch}
-	obs := &shareObserver{}
-	srv := startGateway(t, startBackend(t, b), byUser, gateway.WithShare(watchJob, ssegatev1.Share_SHARE_PER_USER), gateway.WithObserver(obs))
+	srv := startGateway(t, startBackend(t, b), byUser, gateway.WithShare(watchJob, ssegatev1.Share_SHARE_PER_USER))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	h.add(texts(1, 3)...)
@@ -229,11 +233,26 @@ func TestSharedPerUser(t *testing.T) {
 		browsers = append(browsers, br)
 		// The first events arrive before the others join.
 		br.open(ctx, 1)
+	}
+	// Every browser follows from event 1 and has its window's events 2 and
+	// 3 before the job goes on and ends (one that came after the end would
+	// be right to open a stream of its own).
+	caughtUp := make(chan struct{}, len(browsers))
+	for _, br := range browsers {
+		br.seen = func(id int) {
+			if id == 3 {
+				caughtUp <- struct{}{}
+			}
+		}
 		wg.Go(func() { br.follow(ctx) })
 	}
-	// Every browser is attached before the job goes on and ends (one that
-	// came after the end would be right to open a stream of its own).
-	waitFor(t, func() bool { return obs.browsers() == len(browsers) })
+	for range browsers {
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+			t.Fatal("browsers did not catch up")
+		}
+	}
 	h.add(texts(4, 40)...)
 	h.end()
 	wg.Wait()
@@ -241,6 +260,11 @@ func TestSharedPerUser(t *testing.T) {
 		checkContiguous(t, fmt.Sprintf("browser %d (%s)", i, br.user), br.ids, 1, 40)
 	}
 	if n := b.callCount(); n != 2 {
+		b.mu.Lock()
+		for _, md := range b.md {
+			t.Logf("call: subject %q", md.Get(identity.MetadataSubject))
+		}
+		b.mu.Unlock()
 		t.Errorf("backend saw %d streams for 2 users, want 2", n)
 	}
 }
@@ -544,7 +568,7 @@ func TestSharedPublicChecksEachBrowser(t *testing.T) {
 func TestResetEvent(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: func(_ *jobsv1.WatchJobRequest, s jobsv1.JobService_WatchJobServer) error {
-		_ = grpc.SendHeader(s.Context(), metadata.Pairs(relay.MetadataReset, "7"))
+		_ = grpc.SendHeader(s.Context(), metadata.Pairs(resume.MetadataReset, "7"))
 		_ = s.Send(logLine(7, "seven"))
 		return nil
 	}}
@@ -555,31 +579,6 @@ func TestResetEvent(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
-}
-
-// shareObserver counts the browsers attached to shared upstreams.
-type shareObserver struct {
-	mu       sync.Mutex
-	attached int
-}
-
-func (o *shareObserver) RouteAdded(string)                     {}
-func (o *shareObserver) StreamStarted(string)                  {}
-func (o *shareObserver) StreamProgress(string, relay.Progress) {}
-func (o *shareObserver) StreamEnded(gateway.StreamInfo)        {}
-func (o *shareObserver) StreamRejected(string, string)         {}
-func (o *shareObserver) SharedUpstream(string, int)            {}
-func (o *shareObserver) ShareWindow(string, bool)              {}
-func (o *shareObserver) SharedBrowsers(_ string, delta int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.attached += delta
-}
-
-func (o *shareObserver) browsers() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.attached
 }
 
 // waitFor polls cond until it holds; it fails only when it never does.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/upstream"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
 
 // Config holds every setting of the gateway. The `name` tag is the flag
@@ -56,6 +57,10 @@ type Config struct {
 	BusyRetry time.Duration `json:"busy_retry" name:"busy-retry" help:"retry sent to SSE clients refused by a stream cap (plus up to as much again)"`
 	// QueueBytes bounds the bytes read ahead of a slow client per stream.
 	QueueBytes int `json:"queue_bytes" name:"queue-bytes" help:"bytes of messages read ahead of a slow stream client"`
+	// StreamShare overrides the share option of server-streaming methods,
+	// as "/package.Service/Method=public" (one upstream for everyone),
+	// "=per_user" (one per signed-in user) or "=none".
+	StreamShare []string `json:"stream_share" name:"stream-share" help:"comma-separated /pkg.Service/Method=public|per_user|none: which browsers share one upstream stream"`
 	// MaxBodyBytes bounds request bodies of routes without their own limit.
 	MaxBodyBytes int `json:"max_body_bytes" name:"max-body-bytes" help:"largest request body, in bytes, where the method sets no limit (over it, 413)"`
 	// BodyReadTimeout bounds the time to receive a request body.
@@ -361,6 +366,11 @@ func (c Config) validateStreams(v *validator) {
 	if c.BodyReadTimeout < 0 {
 		v.bad("body-read-timeout", "must not be negative, got %s", c.BodyReadTimeout)
 	}
+	for _, e := range c.StreamShare {
+		if _, _, err := ParseShare(e); err != nil {
+			v.bad("stream-share", "%v", err)
+		}
+	}
 	if c.QueueBytes < 4<<10 || c.QueueBytes > 1<<30 {
 		v.bad("queue-bytes", "%d is outside 4096 to 1073741824", c.QueueBytes)
 	}
@@ -454,4 +464,21 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseShare reads one stream-share entry: the full method and its mode.
+func ParseShare(entry string) (method string, mode ssegatev1.Share, err error) {
+	method, name, ok := strings.Cut(entry, "=")
+	if !ok || len(method) < 3 || method[0] != '/' || !strings.Contains(method[1:], "/") {
+		return "", 0, fmt.Errorf("%q is not /package.Service/Method=public|per_user|none", entry)
+	}
+	switch name {
+	case "public":
+		return method, ssegatev1.Share_SHARE_PUBLIC, nil
+	case "per_user":
+		return method, ssegatev1.Share_SHARE_PER_USER, nil
+	case "none":
+		return method, ssegatev1.Share_SHARE_UNSPECIFIED, nil
+	}
+	return "", 0, fmt.Errorf("%q: %q is not public, per_user or none", entry, name)
 }

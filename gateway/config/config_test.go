@@ -92,6 +92,8 @@ func TestBadSettingsAreNamed(t *testing.T) {
 			map[string]string{"SSEGATE_SESSION_SECRET": ""}, "session-jwks-refresh"},
 		{"JWKS with HS256", []string{"-session-jwks", "keys.json"}, nil, "session-algorithm"},
 		{"bad public route", []string{"-public-routes", "GET v1"}, nil, "public-routes"},
+		{"bad share mode", []string{"-stream-share", "/a.B/C=everyone"}, nil, "stream-share"},
+		{"bad share method", []string{"-stream-share", "Watch=public"}, nil, "stream-share"},
 		{"bad proxy prefix", []string{"-trusted-proxies", "10.0.0.0/33"}, nil, "trusted-proxies"},
 	}
 	for _, tt := range tests {

@@ -51,7 +51,7 @@ func eventSummary(t *testing.T, alt object) string {
 
 func TestStreamEvents(t *testing.T) {
 	t.Parallel()
-	gateway := []string{"end json:{}", "error json:" + openapi.ErrorSchema, "reconnect retry json:{}"}
+	gateway := []string{"end json:{}", "error json:" + openapi.ErrorSchema, "reset retry json:", "reconnect retry json:{}"}
 	for _, tc := range []struct {
 		name, path string
 		doc        []byte

@@ -15,6 +15,7 @@ const (
 	EventEnd       = mapping.EventEnd
 	EventError     = mapping.EventError
 	EventReconnect = mapping.EventReconnect
+	EventReset     = mapping.EventReset
 )
 
 // streamDescription explains how an SSE route answers.
@@ -176,6 +177,20 @@ func gatewayEvents() []*Schema {
 			Properties: Properties{
 				{Name: "event", Schema: &Schema{Const: EventError}},
 				{Name: "data", Schema: &Schema{Type: "string", ContentMediaType: "application/json", ContentSchema: &Schema{Ref: componentRef(ErrorSchema)}}},
+			},
+		},
+		{
+			Title: EventReset, Type: "object", Required: []string{"event", "data"},
+			Description: "The resume point (Last-Event-ID) is older than the history the backend still keeps: events " +
+				"were lost, and the stream goes on from `oldest`, the oldest id still available. Reload the state the " +
+				"page built from earlier events. Sent before the events that follow.",
+			Properties: Properties{
+				{Name: "event", Schema: &Schema{Const: EventReset}},
+				{Name: "retry", Schema: &Schema{Type: "integer", Minimum: ptr[int64](0)}},
+				{Name: "data", Schema: &Schema{Type: "string", ContentMediaType: "application/json", ContentSchema: &Schema{
+					Type: "object", Required: []string{"oldest"},
+					Properties: Properties{{Name: "oldest", Schema: &Schema{Type: "string", Description: "The oldest event id still available."}}},
+				}}},
 			},
 		},
 		{

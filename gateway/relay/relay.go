@@ -227,13 +227,6 @@ func EncodeReset(oldest string) *Encoded {
 // client is closed without a final event, so it reconnects and resumes.
 var ErrEvicted = errors.New("relay: client too slow, evicted")
 
-// MetadataReset is the response header metadata with which a backend says
-// that the resume point it was given is older than the history it keeps:
-// its value is the oldest id still available, and the stream goes on from
-// there. The gateway sends a reset event (see EncodeReset) before the
-// events that follow, so a client knows to reload its state.
-const MetadataReset = "x-ssegate-reset"
-
 type pump struct {
 	ctx    context.Context
 	cfg    Config
@@ -299,7 +292,7 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 	if !p.commit() {
 		return p.res
 	}
-	if oldest := md.Get(MetadataReset); len(oldest) == 1 && !p.writeReplay([]*Encoded{EncodeReset(oldest[0])}) {
+	if oldest := md.Get(resume.MetadataReset); len(oldest) == 1 && !p.writeReplay([]*Encoded{EncodeReset(oldest[0])}) {
 		return p.res
 	}
 	q := newQueue(p.cfg.Queue, p.cfg.QueueBytes)

@@ -22,6 +22,13 @@ const (
 	MetadataKey = "last-event-id"
 	// MaxLength bounds an id, in bytes.
 	MaxLength = 256
+	// MetadataReset is the response header metadata with which a backend
+	// says that the resume point it was given is older than the history
+	// it keeps: its value is the oldest id still available, and the
+	// stream goes on from there. The gateway sends a reset event naming it
+	// before the events that follow, so that a client knows to reload its
+	// state.
+	MetadataReset = "x-ssegate-reset"
 )
 
 // Errors for ids that are refused with 400.

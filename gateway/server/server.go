@@ -192,6 +192,10 @@ func (s *Server) gatewayOptions() []gateway.Option {
 		// forwards the request id to backends.
 		gateway.WithServeMuxOptions(runtime.WithMetadata(annotate)),
 	}
+	for _, e := range cfg.StreamShare {
+		method, mode, _ := config.ParseShare(e) // validated
+		opts = append(opts, gateway.WithShare(method, mode))
+	}
 	if s.sessions != nil {
 		opts = append(opts, gateway.WithServeMuxOptions(s.sessions.ServeMuxOptions()...))
 	}

@@ -321,3 +321,36 @@ func TestSlowReaderEvictedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The demo's streams are shared per user: several tabs following one log
+// are one upstream stream, and the metrics say so.
+func TestSharedStreamsInTheDemo(t *testing.T) {
+	t.Parallel()
+	cfg := apptest.Config(t)
+	demo := apptest.StartDemo(t, cfg)
+	c := apptest.SignIn(t, demo.URL, "demo", nil)
+	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := logs.Append(ctx, "tabs", "first"); err != nil {
+		t.Fatal(err)
+	}
+	const tabs = 5
+	for range tabs {
+		s, err := c.Stream(ctx, "/v1/logs/tabs/events?follow=true", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if ev, err := s.NextEvent(); err != nil || ev.Data != "first" {
+			t.Fatalf("first event %+v, %v", ev, err)
+		}
+	}
+	fams := scrape(t, demo.MetricsURL)
+	checkMetrics(t, fams, []metricWant{
+		{"ssegate_shared_upstreams", []string{"route", logRoute}, 1},
+		{"ssegate_shared_browsers", []string{"route", logRoute}, tabs},
+		{"ssegate_share_window_total", []string{"route", logRoute, "result", "hit"}, tabs},
+		{"ssegate_streams_active", []string{"route", logRoute}, tabs},
+	})
+}

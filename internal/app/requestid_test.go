@@ -102,6 +102,9 @@ func TestRequestIDReachesHeaderLogAndBackend(t *testing.T) {
 
 	cfg := apptest.Config(t)
 	cfg.LogLevel = "info"
+	// A stream of its own: a shared upstream is the gateway's call, made
+	// once for every browser, with no one request's id.
+	cfg.StreamShare = []string{"/ssegate.logs.v1.LogService/TailLogs=none"}
 	tokens, err := app.TokenConfig(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -8,13 +8,17 @@
 //     trailers-only OK), which the gateway answers with 204 so the browser
 //     stops reconnecting;
 //   - a service shutting down ends its streams with UNAVAILABLE, which the
-//     gateway treats as transient: the browser reconnects with Last-Event-ID.
+//     gateway treats as transient: the browser reconnects with Last-Event-ID;
+//   - a reader resuming before the oldest event retention kept is told so
+//     in the headers (resume.MetadataReset, the oldest id), and the gateway
+//     sends it a reset event before the events that follow.
 package storerpc
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -22,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/ssegate/ssegate/gateway/resume"
 	"github.com/ssegate/ssegate/services/store"
 )
 
@@ -114,7 +119,13 @@ func Serve(ctx context.Context, st store.Streams, ns string, s store.Stream, aft
 	if after >= s.Last && (s.Finished || !follow) {
 		return nil
 	}
-	if err := grpc.SendHeader(ctx, metadata.MD{}); err != nil {
+	header := metadata.MD{}
+	if after > 0 && s.First > after+1 {
+		// Retention removed events the reader has not seen: say so, and
+		// from where it goes on.
+		header.Set(resume.MetadataReset, strconv.FormatUint(s.First, 10))
+	}
+	if err := grpc.SendHeader(ctx, header); err != nil {
 		return err
 	}
 	return store.Follow(ctx, st, ns, s.Name, after, follow, send)

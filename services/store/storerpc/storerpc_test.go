@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/ssegate/ssegate/gateway/resume"
 	"github.com/ssegate/ssegate/services/store"
 	"github.com/ssegate/ssegate/services/store/storerpc"
 )
@@ -127,4 +132,84 @@ func TestLifetime(t *testing.T) {
 		t.Error("Go ran after Close")
 	}
 	l.Close()
+}
+
+// A reader resuming before the oldest event retention kept is told so in
+// the headers, with the oldest id, and then gets the events from there;
+// one resuming within the history, or at the start, is not.
+func TestServeSaysWhenHistoryWasTrimmed(t *testing.T) {
+	t.Parallel()
+	st, err := store.Open(t.TempDir(), store.WithRetention(store.Retention{MaxEvents: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	if _, err := st.Create(ctx, "ns", store.Stream{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := st.Append(ctx, "ns", "s", store.Batch{Events: [][]byte{[]byte(fmt.Sprint(i))}, Finish: i == 9}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handler := func(_ any, ss grpc.ServerStream) error {
+		var req wrapperspb.UInt64Value
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		s, err := st.Get(ss.Context(), "ns", "s")
+		if err != nil {
+			return err
+		}
+		return storerpc.Serve(ss.Context(), st, "ns", s, req.GetValue(), false, func(e store.Event) error {
+			return ss.SendMsg(wrapperspb.UInt64(e.ID))
+		})
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	srv.RegisterService(&grpc.ServiceDesc{ServiceName: "test.Events", HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "Read", Handler: handler, ServerStreams: true}}}, struct{}{})
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	for _, tt := range []struct {
+		after     uint64
+		reset     string
+		firstSent uint64
+	}{
+		{after: 2, reset: "8", firstSent: 8},
+		{after: 7, reset: "", firstSent: 8},
+		{after: 8, reset: "", firstSent: 9},
+		{after: 0, reset: "", firstSent: 8},
+	} {
+		s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Events/Read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SendMsg(wrapperspb.UInt64(tt.after)); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.CloseSend()
+		md, err := s.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(md.Get(resume.MetadataReset), ","); got != tt.reset {
+			t.Errorf("after %d: reset %q, want %q", tt.after, got, tt.reset)
+		}
+		var first wrapperspb.UInt64Value
+		if err := s.RecvMsg(&first); err != nil || first.GetValue() != tt.firstSent {
+			t.Errorf("after %d: first event %d (%v), want %d", tt.after, first.GetValue(), err, tt.firstSent)
+		}
+		for s.RecvMsg(&first) == nil {
+		}
+	}
 }

@@ -1108,15 +1108,15 @@ const file_ssegate_jobs_v1_jobs_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n" +
 	"\x13JOB_STATE_COMPLETED\x10\x02\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x03\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x042\xb6\x04\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x042\xb8\x04\n" +
 	"\n" +
 	"JobService\x12l\n" +
 	"\tCreateJob\x12!.ssegate.jobs.v1.CreateJobRequest\x1a\".ssegate.jobs.v1.CreateJobResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*b\x03job\"\b/v1/jobs\x12e\n" +
 	"\x06GetJob\x12\x1e.ssegate.jobs.v1.GetJobRequest\x1a\x1f.ssegate.jobs.v1.GetJobResponse\"\x1a\x82\xd3\xe4\x93\x02\x14b\x03job\x12\r/v1/jobs/{id}\x12a\n" +
 	"\bListJobs\x12 .ssegate.jobs.v1.ListJobsRequest\x1a!.ssegate.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/jobs\x12x\n" +
-	"\tCancelJob\x12!.ssegate.jobs.v1.CancelJobRequest\x1a\".ssegate.jobs.v1.CancelJobResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\x03job\"\x14/v1/jobs/{id}:cancel\x12v\n" +
-	"\bWatchJob\x12 .ssegate.jobs.v1.WatchJobRequest\x1a!.ssegate.jobs.v1.WatchJobResponse\"#\xa2\x9f\x19\x03\b\xd0\x0f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/jobs/{id}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/jobs/v1;jobsv1b\x06proto3"
+	"\tCancelJob\x12!.ssegate.jobs.v1.CancelJobRequest\x1a\".ssegate.jobs.v1.CancelJobResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\x03job\"\x14/v1/jobs/{id}:cancel\x12x\n" +
+	"\bWatchJob\x12 .ssegate.jobs.v1.WatchJobRequest\x1a!.ssegate.jobs.v1.WatchJobResponse\"%\xa2\x9f\x19\x05\b\xd0\x0f\x18\x02\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/jobs/{id}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/jobs/v1;jobsv1b\x06proto3"
 
 var (
 	file_ssegate_jobs_v1_jobs_proto_rawDescOnce sync.Once

@@ -482,13 +482,13 @@ const file_ssegate_logs_v1_logs_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04B\x06\xa2\x9f\x19\x02\b\x01R\x06offset\x12\x1a\n" +
 	"\x04text\x18\x03 \x01(\tB\x06\xa2\x9f\x19\x02\x18\x01R\x04text\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time:\t\xa2\x9f\x19\x05\n" +
-	"\x03log2\xbc\x02\n" +
+	"\x03log2\xbe\x02\n" +
 	"\n" +
 	"LogService\x12Q\n" +
 	"\x06Append\x12\x1e.ssegate.logs.v1.AppendRequest\x1a\x1f.ssegate.logs.v1.AppendResponse\"\x06\xaa\x9f\x19\x02\x10\x01\x12a\n" +
 	"\bListLogs\x12 .ssegate.logs.v1.ListLogsRequest\x1a!.ssegate.logs.v1.ListLogsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/logs\x12x\n" +
-	"\bTailLogs\x12 .ssegate.logs.v1.TailLogsRequest\x1a!.ssegate.logs.v1.TailLogsResponse\"%\xa2\x9f\x19\x03\b\xd0\x0f\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logs/{name}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/logs/v1;logsv1b\x06proto3"
+	"\x12\b/v1/logs\x12z\n" +
+	"\bTailLogs\x12 .ssegate.logs.v1.TailLogsRequest\x1a!.ssegate.logs.v1.TailLogsResponse\"'\xa2\x9f\x19\x05\b\xd0\x0f\x18\x02\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logs/{name}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/logs/v1;logsv1b\x06proto3"
 
 var (
 	file_ssegate_logs_v1_logs_proto_rawDescOnce sync.Once
