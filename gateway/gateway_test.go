@@ -141,6 +141,13 @@ func startGatewayGW(t testing.TB, conn *grpc.ClientConn, wrap func(http.Handler)
 	if wrap != nil {
 		h = wrap(h)
 	}
+	// Cleanups run last first: the server closes, then the drain stops any
+	// shared upstream still lingering or reconnecting.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = gw.Drain(ctx)
+	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, gw

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -139,37 +138,25 @@ func (s *streamRoute) serveShared(ctx context.Context, w http.ResponseWriter, re
 func (s *streamRoute) checkAccess(ctx context.Context, w http.ResponseWriter, req proto.Message, cfg relay.Config) (relay.Result, bool) {
 	pctx, cancel := context.WithCancel(ctx)
 	stream := s.openOffStack(pctx, req)
-	type header struct {
-		md  metadata.MD
-		err error
-	}
-	got := make(chan header, 1)
-	go func() {
-		md, err := stream.Header()
-		got <- header{md, err}
-	}()
-	timer := s.g.cfg.clock.NewTimer(s.g.cfg.headerWait)
-	defer timer.Stop()
-	select {
-	case h := <-got:
-		if h.err == nil && h.md != nil {
-			cancel()
-			return relay.Result{}, false
-		}
-		// Ended before any header: the status says how.
-		err := stream.RecvMsg(s.rt.NewResponse())
-		if err == nil {
-			err = errors.New("gateway: message before headers")
-		}
-		defer cancel()
-		return relay.Answer(ctx, w, err, cfg), true
-	case <-timer.Chan():
-		defer cancel()
-		return relay.Serve(pctx, w, stream, cfg), true
-	case <-ctx.Done():
+	h, err := relay.AwaitHeader(ctx, stream, s.g.cfg.headerWait, s.g.cfg.clock)
+	switch {
+	case err != nil:
 		cancel()
 		return relay.Result{Outcome: relay.ClientGone}, true
+	case h.TimedOut:
+		defer cancel()
+		return relay.Serve(pctx, w, stream, cfg), true
+	case h.Ended:
+		// Ended before any header: the status says how.
+		defer cancel()
+		err := stream.RecvMsg(s.rt.NewResponse())
+		if err == nil {
+			err = status.Error(codes.Internal, "internal error") // a message without headers
+		}
+		return relay.Answer(ctx, w, err, cfg), true
 	}
+	cancel()
+	return relay.Result{}, false
 }
 
 // openOffStack opens an upstream call on a short-lived goroutine: grpc-go's
@@ -332,25 +319,11 @@ func (h *hub) run() {
 // live (io.EOF included).
 func (h *hub) awaitOpen(stream grpc.ClientStream) (*relay.Encoded, error) {
 	s := h.s
-	type header struct {
-		md  metadata.MD
-		err error
-	}
-	got := make(chan header, 1)
-	go func() {
-		md, err := stream.Header()
-		got <- header{md, err}
-	}()
-	timer := s.g.cfg.clock.NewTimer(s.g.cfg.headerWait)
-	defer timer.Stop()
-	select {
-	case hd := <-got:
-		if hd.err == nil && hd.md != nil {
-			if oldest := hd.md.Get(resume.MetadataReset); len(oldest) == 1 {
-				return relay.EncodeReset(oldest[0]), nil
-			}
-			return nil, nil
-		}
+	hd, err := relay.AwaitHeader(h.ctx, stream, s.g.cfg.headerWait, s.g.cfg.clock)
+	switch {
+	case err != nil:
+		return nil, err
+	case hd.Ended:
 		msg := s.rt.NewResponse()
 		if err := stream.RecvMsg(msg); err != nil {
 			return nil, err
@@ -360,11 +333,11 @@ func (h *hub) awaitOpen(stream grpc.ClientStream) (*relay.Encoded, error) {
 			return nil, status.Error(codes.Internal, "internal error")
 		}
 		return e, nil
-	case <-timer.Chan():
-		return nil, nil
-	case <-h.ctx.Done():
-		return nil, h.ctx.Err()
 	}
+	if oldest := hd.MD.Get(resume.MetadataReset); len(oldest) == 1 {
+		return relay.EncodeReset(oldest[0]), nil
+	}
+	return nil, nil
 }
 
 // read publishes the upstream's events until it ends, and returns why.

@@ -352,11 +352,22 @@ func (p *pump) writeReplay(replay []*Encoded) bool {
 
 var errAnswered = errors.New("relay: answered")
 
-// awaitHeader waits a bounded time for the backend's response headers. It
-// returns nil metadata when the stream ended without them, and a non-nil
-// placeholder when the wait ran out, so the caller commits the 200 and keeps
-// reading: no message is lost.
-func (p *pump) awaitHeader(ctx context.Context, stream Stream) (metadata.MD, error) {
+// Header is what a new stream's backend said first, within the header
+// wait (see AwaitHeader).
+type Header struct {
+	// MD is the backend's header metadata; empty when the wait ran out.
+	MD metadata.MD
+	// Ended is set when the stream ended without headers (trailers only):
+	// the next RecvMsg tells how (io.EOF, or the error).
+	Ended bool
+	// TimedOut is set when the backend said nothing within the wait: the
+	// stream is taken as accepted, and read on.
+	TimedOut bool
+}
+
+// AwaitHeader waits at most wait for the backend's response headers on
+// stream. It returns ctx's error when ctx ends first.
+func AwaitHeader(ctx context.Context, stream Stream, wait time.Duration, clock clockwork.Clock) (Header, error) {
 	type header struct {
 		md  metadata.MD
 		err error
@@ -366,23 +377,35 @@ func (p *pump) awaitHeader(ctx context.Context, stream Stream) (metadata.MD, err
 		md, err := stream.Header()
 		got <- header{md, err}
 	}()
-	timer := p.cfg.Clock.NewTimer(p.cfg.HeaderWait)
+	timer := clock.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case h := <-got:
-		if h.err != nil {
-			// Header fails only when the stream broke before any header:
-			// the status comes from RecvMsg, as for a trailers-only end.
-			return nil, nil
+		// Header fails only when the stream broke before any header: the
+		// status comes from RecvMsg, as for a trailers-only end.
+		if h.err != nil || h.md == nil {
+			return Header{Ended: true}, nil
 		}
-		return h.md, nil
+		return Header{MD: h.md}, nil
 	case <-timer.Chan():
-		return metadata.MD{}, nil
+		return Header{MD: metadata.MD{}, TimedOut: true}, nil
 	case <-ctx.Done():
+		return Header{}, ctx.Err()
+	}
+}
+
+// awaitHeader waits a bounded time for the backend's response headers. It
+// returns nil metadata when the stream ended without them, and a non-nil
+// placeholder when the wait ran out, so the caller commits the 200 and keeps
+// reading: no message is lost.
+func (p *pump) awaitHeader(ctx context.Context, stream Stream) (metadata.MD, error) {
+	h, err := AwaitHeader(ctx, stream, p.cfg.HeaderWait, p.cfg.Clock)
+	if err != nil {
 		p.res.Outcome = ClientGone
 		p.res.Code = codes.Canceled
 		return nil, errAnswered
 	}
+	return h.MD, nil
 }
 
 // refuse answers an end or error that came before the 200 was committed.
