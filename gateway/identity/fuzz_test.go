@@ -28,14 +28,18 @@ type issued struct {
 	claims  map[string]any
 }
 
-// issuedTokens signs a few tokens; HS256 at a fixed time is deterministic,
-// so every fuzz worker computes the same set.
+// issuedTokens signs a few tokens; HS256 at a fixed time with a fixed
+// session id is deterministic, so every fuzz worker computes the same set.
 func issuedTokens(tb testing.TB) map[string]issued {
 	tb.Helper()
 	iss := mustIssuer(tb, fuzzConfig())
 	out := map[string]issued{}
 	for _, sub := range []string{"demo", "ops", "a", strings.Repeat("z", identity.MaxSubjectSize)} {
-		out[mustIssue(tb, iss, sub, t0)] = issued{subject: sub}
+		tok, _, err := iss.Sign(identity.Grant{Subject: sub, Session: "fuzz-session"}, t0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[tok] = issued{subject: sub}
 	}
 	c := foreignClaims(t0)
 	hs := func(c jwt.MapClaims) string { return sign(tb, jwt.SigningMethodHS256, testSecret, "", c) }

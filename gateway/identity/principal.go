@@ -34,8 +34,16 @@ type Principal struct {
 	Subject string
 	// Expiry is when the session ends; the zero time means never.
 	Expiry time.Time
-	// Token is the signed token the identity was verified from.
+	// Token is the signed token the identity was verified from: the
+	// session token at the gateway, the identity token at a backend.
 	Token string
+	// Session is the id of the session (the token's "sid" claim), which a
+	// revocation names; empty when the token has none.
+	Session string
+	// Actor is the service that acts on the user's behalf (the token's
+	// "act" claim, RFC 8693), such as the jobs service shipping a job's
+	// log as its owner; empty when the user calls through the gateway.
+	Actor string
 	// Claims are the forwarded claims (Config.Claims) the token holds, by
 	// name, with their values as the JWT holds them (numbers as
 	// json.Number); nil when it holds none. Copies of a Principal share

@@ -82,7 +82,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	exp, _ := c.GetExpirationTime() // required, so present and valid
-	return Principal{Subject: c.user, Expiry: exp.Time, Token: token, Claims: c.forwarded}, nil
+	return Principal{Subject: c.user, Expiry: exp.Time, Token: token, Session: c.session, Actor: c.actor, Claims: c.forwarded}, nil
 }
 
 // key picks the verification key. The method was already checked against
@@ -121,6 +121,8 @@ type tokenClaims struct {
 	jwt.MapClaims
 	k         *keys
 	user      string
+	session   string
+	actor     string
 	forwarded map[string]any
 }
 
@@ -154,6 +156,14 @@ func (c *tokenClaims) Validate() error {
 	if !ok || !ValidSubject(user) {
 		return fmt.Errorf("%w (claim %q)", ErrBadSubject, c.k.user)
 	}
+	session, err := c.optionalString("sid")
+	if err != nil {
+		return err
+	}
+	actor, err := c.actorClaim()
+	if err != nil {
+		return err
+	}
 	var fwd map[string]any
 	for _, name := range c.k.claims {
 		if val, ok := c.MapClaims[name]; ok {
@@ -166,8 +176,44 @@ func (c *tokenClaims) Validate() error {
 	if _, err := encodeClaims(fwd); err != nil {
 		return err
 	}
-	c.user, c.forwarded = user, fwd
+	c.user, c.session, c.actor, c.forwarded = user, session, actor, fwd
 	return nil
+}
+
+// errBadClaim is the detail of a token whose sid or act is malformed, or
+// whose act names another actor than the one required.
+var errBadClaim = errors.New("identity: malformed or unexpected session or actor claim")
+
+// optionalString returns the claim name, which when present must be a
+// string that ValidSubject accepts.
+func (c *tokenClaims) optionalString(name string) (string, error) {
+	v, ok := c.MapClaims[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || !ValidSubject(s) {
+		return "", fmt.Errorf("%w (claim %q)", errBadClaim, name)
+	}
+	return s, nil
+}
+
+// actorClaim returns act.sub (RFC 8693), required to be the configured
+// actor when there is one.
+func (c *tokenClaims) actorClaim() (string, error) {
+	v, ok := c.MapClaims["act"]
+	if !ok {
+		if c.k.actor != "" {
+			return "", fmt.Errorf("%w: no actor, want %q", errBadClaim, c.k.actor)
+		}
+		return "", nil
+	}
+	act, ok := v.(map[string]any)
+	sub, _ := act["sub"].(string)
+	if !ok || !ValidSubject(sub) || (c.k.actor != "" && sub != c.k.actor) {
+		return "", fmt.Errorf("%w (claim \"act\")", errBadClaim)
+	}
+	return sub, nil
 }
 
 // onlyExpired reports whether exp is the only thing wrong with a token whose
@@ -179,7 +225,7 @@ func onlyExpired(err error) bool {
 	for _, other := range []error{
 		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenNotValidYet,
 		jwt.ErrTokenUsedBeforeIssued, jwt.ErrTokenRequiredClaimMissing, jwt.ErrInvalidType,
-		ErrBadSubject, ErrClaimsTooLarge, errClaimsEncoding,
+		ErrBadSubject, ErrClaimsTooLarge, errClaimsEncoding, errBadClaim,
 	} {
 		if errors.Is(err, other) {
 			return false
