@@ -55,23 +55,47 @@ func backendKey(key string) bool {
 	return !strings.HasPrefix(k, identity.GatewayPrefix) && k != "content-type" && !strings.HasPrefix(k, "grpc-")
 }
 
-// principalMetadata is the runtime.WithMetadata annotator: the metadata of
-// the principal the session middleware verified, or nothing on a public
-// route without one. That is the session token (identity.MetadataToken),
-// the user (identity.MetadataSubject) and the forwarded claims, as one
-// JSON object (identity.MetadataClaims) when the token holds any. Backends
-// verify the token, which holds the same claims signed, and must not trust
-// the claims key alone; a later change replaces the session token with a
-// short-lived token the gateway signs for each upstream.
-func principalMetadata(ctx context.Context, r *http.Request) metadata.MD {
-	p, ok := identity.FromContext(ctx)
-	if !ok && r != nil {
-		p, ok = identity.FromContext(r.Context())
-	}
-	if !ok || p.Token == "" {
+// identityMetadata is the runtime.WithMetadata annotator of r's routes:
+// for a call on behalf of the principal the session middleware verified,
+// an identity token the gateway signs for the upstream that serves the
+// method (identity.MetadataIdentity, audience: the name the service was
+// registered with) and the user (identity.MetadataSubject); nothing
+// without a principal (a public route) or without WithIdentity. The
+// browser's session token, and its claims apart from those forwarded
+// inside the identity token, never reach a backend.
+func (r *Routes) identityMetadata(ctx context.Context, req *http.Request) metadata.MD {
+	m := r.g.cfg.identity
+	if m == nil {
 		return nil
 	}
-	return p.Metadata()
+	p, ok := identity.FromContext(ctx)
+	if !ok && req != nil {
+		p, ok = identity.FromContext(req.Context())
+	}
+	if !ok {
+		return nil
+	}
+	method, _ := runtime.RPCMethod(ctx)
+	aud := r.audience(method)
+	md, err := m.Metadata(p, aud)
+	if err != nil {
+		// The backend refuses the call without one: the browser gets 401.
+		r.g.cfg.logger.ErrorContext(ctx, "gateway: sign identity token", "method", method, "audience", aud, "err", err)
+		return nil
+	}
+	return md
+}
+
+// audience is the audience of the identity token for a call of method
+// ("/pkg.Service/Method"): the audience its service was registered with.
+func (r *Routes) audience(method string) string {
+	service := strings.TrimPrefix(method, "/")
+	if i := strings.LastIndexByte(service, '/'); i >= 0 {
+		service = service[:i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.audiences[service]
 }
 
 // withoutCredentials returns r without the browser's credentials: r itself

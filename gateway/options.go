@@ -10,6 +10,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/relay"
 )
 
@@ -38,6 +39,7 @@ type config struct {
 	maxStreams      int
 	perClientIP     int
 	clientIP        ClientIPFunc
+	identity        *identity.Minter
 }
 
 func defaultConfig() config {
@@ -208,6 +210,23 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("gateway: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithIdentity signs, with m, the identity token every upstream call on
+// behalf of a signed-in user carries (identity.MetadataIdentity): the
+// user, the session id and the forwarded claims, for the audience the
+// service was registered with (see Audience), valid for minutes. Backends
+// verify it with the public key of m's issuer. Without it, upstream calls
+// carry no identity at all: the browser's session token never leaves the
+// gateway.
+func WithIdentity(m *identity.Minter) Option {
+	return func(c *config) error {
+		if m == nil {
+			return errors.New("gateway: nil minter")
+		}
+		c.identity = m
 		return nil
 	}
 }

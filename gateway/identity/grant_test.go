@@ -67,9 +67,9 @@ func TestSignGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := identity.Principal{Subject: "ada", Expiry: p.Expiry, Token: tok, Session: "s1",
+	want := identity.Principal{Subject: "ada", Expiry: p.Expiry, SessionExpiry: p.SessionExpiry, Token: tok, Session: "s1",
 		Claims: map[string]any{"roles": []any{"admin"}, "tenant": "acme"}}
-	if !reflect.DeepEqual(p, want) || !p.Expiry.Equal(exp) {
+	if !reflect.DeepEqual(p, want) || !p.Expiry.Equal(exp) || !p.SessionExpiry.Equal(session) {
 		t.Fatalf("principal %+v, want %+v", p, want)
 	}
 
@@ -117,6 +117,7 @@ func TestSignGrantErrors(t *testing.T) {
 		{"claim aud", func(g *identity.Grant) { g.Claims = map[string]any{"aud": "logs"} }, identity.ErrBadGrant},
 		{"claim act", func(g *identity.Grant) { g.Claims = map[string]any{"act": map[string]any{"sub": "x"}} }, identity.ErrBadGrant},
 		{"claim sid", func(g *identity.Grant) { g.Claims = map[string]any{"sid": "x"} }, identity.ErrBadGrant},
+		{"claim session_exp", func(g *identity.Grant) { g.Claims = map[string]any{"session_exp": 1} }, identity.ErrBadGrant},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

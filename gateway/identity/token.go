@@ -41,8 +41,9 @@ const (
 	// MaxSubjectSize bounds a subject in bytes.
 	MaxSubjectSize = 256
 	// MaxClaimsSize bounds the forwarded claims of a token, encoded as
-	// in MetadataClaims, in bytes. A token over it is refused whole.
-	MaxClaimsSize = 4096
+	// JSON, in bytes. A token over it is refused whole: they travel on
+	// in every identity token, which must stay within MaxTokenSize.
+	MaxClaimsSize = 2048
 )
 
 // Errors of Issue and Verify. Verify wraps one of ErrTokenInvalid and
@@ -265,12 +266,12 @@ func CheckUserClaim(name string) error {
 // (see Grant): a forwarded claim cannot take one of these names.
 var reserved = map[string]bool{
 	"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-	"sub": true, "sid": true, "act": true,
+	"sub": true, "sid": true, "act": true, "session_exp": true,
 }
 
 // CheckClaims reports whether names can be Config.Claims: none empty, none
 // twice, none a claim that identity tokens reserve (iss, sub, aud, exp,
-// nbf, iat, jti, sid, act).
+// nbf, iat, jti, sid, act, session_exp).
 func CheckClaims(names []string) error {
 	seen := make(map[string]bool, len(names))
 	for _, name := range names {
@@ -340,8 +341,10 @@ type Grant struct {
 	// Claims are other claims to write (the forwarded claims); none may
 	// be reserved (see CheckClaims).
 	Claims map[string]any
-	// NotAfter, when not zero, caps the token's expiry: an identity token
-	// never outlives the session it was made from.
+	// NotAfter, when not zero, is when the session ends: it caps the
+	// token's expiry, so an identity token never outlives its session, and
+	// is written as "session_exp" (Principal.SessionExpiry), so a backend
+	// can tell the user when to sign in again.
 	NotAfter time.Time
 }
 
@@ -380,6 +383,9 @@ func (i *Issuer) Sign(g Grant, now time.Time) (string, time.Time, error) {
 	}
 	if g.Session != "" {
 		c["sid"] = g.Session
+	}
+	if !g.NotAfter.IsZero() {
+		c["session_exp"] = g.NotAfter.Unix()
 	}
 	if i.k.actor != "" {
 		c["act"] = map[string]any{"sub": i.k.actor}

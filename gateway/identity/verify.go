@@ -47,6 +47,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return &Verifier{k: k}, nil
 }
 
+// Issuer is the "iss" the verifier requires.
+func (v *Verifier) Issuer() string { return v.k.issuer }
+
 // Verify checks token's size, algorithm, key, signature, issuer, audience,
 // user claim, forwarded claims and times (exp required; exp, nbf and iat
 // with the clock skew) at now, and returns the principal it names. Errors
@@ -82,7 +85,8 @@ func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	exp, _ := c.GetExpirationTime() // required, so present and valid
-	return Principal{Subject: c.user, Expiry: exp.Time, Token: token, Session: c.session, Actor: c.actor, Claims: c.forwarded}, nil
+	return Principal{Subject: c.user, Expiry: exp.Time, SessionExpiry: c.sessionExp, Token: token,
+		Session: c.session, Actor: c.actor, Claims: c.forwarded}, nil
 }
 
 // key picks the verification key. The method was already checked against
@@ -119,11 +123,12 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 // forwarded claims.
 type tokenClaims struct {
 	jwt.MapClaims
-	k         *keys
-	user      string
-	session   string
-	actor     string
-	forwarded map[string]any
+	k          *keys
+	user       string
+	session    string
+	sessionExp time.Time
+	actor      string
+	forwarded  map[string]any
 }
 
 // UnmarshalJSON decodes the claims with json.Number for numbers.
@@ -145,7 +150,7 @@ const maxTime = 253402300799
 
 // Validate implements jwt.ClaimsValidator.
 func (c *tokenClaims) Validate() error {
-	for _, name := range []string{"exp", "nbf", "iat"} {
+	for _, name := range []string{"exp", "nbf", "iat", "session_exp"} {
 		if n, ok := c.MapClaims[name].(json.Number); ok {
 			if f, err := n.Float64(); err != nil || f < 0 || f > maxTime {
 				return fmt.Errorf("%w: %s out of range", jwt.ErrInvalidType, name)
@@ -173,8 +178,16 @@ func (c *tokenClaims) Validate() error {
 			fwd[name] = val
 		}
 	}
-	if _, err := encodeClaims(fwd); err != nil {
+	if err := checkClaimsSize(fwd); err != nil {
 		return err
+	}
+	if n, ok := c.MapClaims["session_exp"]; ok {
+		num, ok := n.(json.Number)
+		secs, err := num.Int64()
+		if !ok || err != nil {
+			return fmt.Errorf("%w (claim \"session_exp\")", errBadClaim)
+		}
+		c.sessionExp = time.Unix(secs, 0)
 	}
 	c.user, c.session, c.actor, c.forwarded = user, session, actor, fwd
 	return nil

@@ -16,6 +16,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/health"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/metrics"
 	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/upstream"
@@ -71,6 +73,8 @@ type options struct {
 	gatewayOpts []gateway.Option
 	dialOpts    []upstream.DialOption
 	loadOpts    []upstream.LoadOption
+	identityKey crypto.Signer
+	identityKID string
 }
 
 type handler struct {
@@ -124,7 +128,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			err = errors.Join(err, s.keys.Close())
 		}
 	}()
-	if s.Gateway, err = gateway.New(s.gatewayOptions()...); err != nil {
+	minter, err := s.newMinter()
+	if err != nil {
+		return nil, err
+	}
+	if s.Gateway, err = gateway.New(s.gatewayOptions(minter)...); err != nil {
 		return nil, err
 	}
 	up, err := s.load(ctx, cfg.Upstreams)
@@ -165,7 +173,7 @@ func (s *Server) newSessions(ctx context.Context) (*session.Middleware, io.Close
 	return m, keys, nil
 }
 
-func (s *Server) gatewayOptions() []gateway.Option {
+func (s *Server) gatewayOptions(minter *identity.Minter) []gateway.Option {
 	cfg := s.cfg
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -194,6 +202,9 @@ func (s *Server) gatewayOptions() []gateway.Option {
 	}
 	if s.sessions != nil {
 		opts = append(opts, gateway.WithServeMuxOptions(s.sessions.ServeMuxOptions()...))
+	}
+	if minter != nil {
+		opts = append(opts, gateway.WithIdentity(minter))
 	}
 	if s.Metrics != nil {
 		opts = append(opts, gateway.WithObserver(s.Metrics))

@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	gwconfig "github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -67,7 +69,9 @@ type Demo struct {
 
 	cfg      config.Config
 	logger   *slog.Logger
-	verifier *identity.Verifier
+	trust    Trust
+	jobsKey  *identity.Issuer // signs the jobs service's calls to logs
+	identity *identity.Minter // signs as the gateway does
 	server   *server.Server
 	served   chan error
 
@@ -137,28 +141,48 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 	if err != nil {
 		return nil, err
 	}
-	v, err := identity.NewVerifier(tokens)
+	// The gateway's identity key (identity-signing-key-file, or a fresh
+	// one) and the jobs service's (fresh): the backends get their public
+	// keys here, in the process, so no key file is needed.
+	gwKey, gwKID, err := demoGatewayKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	jobsKey, err := identity.NewSigningKey()
 	if err != nil {
 		return nil, err
 	}
 	// d is not the named result: a failing return sets that to nil before
 	// this cleanup runs, and d must still be closed. The start's error is
 	// the one to report, not the cleanup's.
-	d := &Demo{cfg: cfg, logger: logger, verifier: v, served: make(chan error, 1)}
+	d := &Demo{cfg: cfg, logger: logger, served: make(chan error, 1), trust: Trust{
+		Gateway: map[string]crypto.PublicKey{gwKID: gwKey.Public()},
+		Jobs:    map[string]crypto.PublicKey{"demo-jobs": jobsKey.Public()},
+	}}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
 		}
 	}()
+	if d.jobsKey, err = JobsIssuer(cfg, jobsKey, "demo-jobs"); err != nil {
+		return nil, err
+	}
+	gwIssuer, _, err := server.IdentityIssuer(cfg.Identity, gwKey, gwKID)
+	if err != nil {
+		return nil, err
+	}
+	if d.identity, err = identity.NewMinter(gwIssuer, time.Now); err != nil {
+		return nil, err
+	}
 
 	authAddr := ""
-	if d.auth, authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, logger) }, "127.0.0.1:0"); err != nil {
+	if d.auth, authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, d.trust, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, v, logger) }, "127.0.0.1:0"); err != nil {
+	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, d.trust, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, v, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
+	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, d.trust, d.jobsKey, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	gw, err := GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
@@ -166,7 +190,7 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 		return nil, err
 	}
 	page := web.Handler()
-	d.server, err = server.New(ctx, gw, logger,
+	d.server, err = server.New(ctx, gw, logger, server.WithIdentityKey(gwKey, gwKID),
 		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
 		server.WithPublicRoutes("GET /", "GET /assets/*"))
 	if err != nil {
@@ -193,6 +217,21 @@ func serveBackend(build func() (*Backend, error), addr string) (*Backend, string
 	go func() { _ = b.Server.Serve(lis) }()
 	return b, lis.Addr().String(), nil
 }
+
+// demoGatewayKey is the gateway's identity key: identity-signing-key-file
+// with its kid when set, else a fresh one.
+func demoGatewayKey(cfg config.Config) (crypto.Signer, string, error) {
+	if cfg.IdentitySigningKeyFile != "" {
+		key, _, err := gwconfig.IdentityKey(cfg.IdentitySigningKeyFile)
+		return key, cfg.IdentityKeyID, err
+	}
+	key, err := identity.NewSigningKey()
+	return key, "demo-gateway", err
+}
+
+// Identity signs identity tokens as the demo's gateway does, for tests
+// that call a backend directly on a user's behalf.
+func (d *Demo) Identity() *identity.Minter { return d.identity }
 
 // Gateway is the demo's gateway: its readiness, metrics and open streams.
 func (d *Demo) Gateway() *server.Server { return d.server }
@@ -224,10 +263,12 @@ func (d *Demo) StartBackends() error {
 		return errors.New("app: backends already running")
 	}
 	var err error
-	if d.logs, _, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(d.cfg, d.verifier, d.logger) }, d.logsAddr); err != nil {
+	if d.logs, _, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(d.cfg, d.trust, d.logger) }, d.logsAddr); err != nil {
 		return err
 	}
-	d.jobs, _, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(d.cfg, d.verifier, []string{d.logsAddr}, d.logger) }, d.jobsAddr)
+	d.jobs, _, err = serveBackend(func() (*Backend, error) {
+		return NewJobsBackend(d.cfg, d.trust, d.jobsKey, []string{d.logsAddr}, d.logger)
+	}, d.jobsAddr)
 	return err
 }
 

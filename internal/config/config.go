@@ -32,6 +32,12 @@ type Config struct {
 	// ES256/RS256 tokens with; SessionSigningKeyID is its kid.
 	SessionSigningKeyFile string `json:"session_signing_key_file" name:"session-signing-key-file" help:"PEM private key that signs ES256/RS256 sessions (auth service)"`
 	SessionSigningKeyID   string `json:"session_signing_key_id" name:"session-signing-key-id" help:"kid of the signing key"`
+	// IdentityVerificationKeys are kid=path pairs of the gateway's public
+	// identity keys: the services accept the identity tokens they verify.
+	IdentityVerificationKeys []string `json:"identity_verification_keys" name:"identity-verification-keys" help:"comma-separated kid=public-key.pem pairs of the gateways' identity keys (services)"`
+	// JobsIdentityKeys are kid=path pairs of the jobs service's public
+	// identity keys: the logs service lets it append job logs for users.
+	JobsIdentityKeys []string `json:"jobs_identity_keys" name:"jobs-identity-keys" help:"comma-separated kid=public-key.pem pairs of the jobs service's identity keys (logs service: job logs)"`
 	// LogsAddrs are the logs service's addresses, for the jobs service.
 	LogsAddrs []string `json:"logs_addr" name:"logs-addr" help:"logs service gRPC addresses, comma-separated (jobs service)"`
 	// JobPace is the minimum time a job spends on one chunk, so demo jobs
@@ -85,6 +91,16 @@ func (c Config) Validate() error {
 	for _, a := range c.LogsAddrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			bad("logs-addr", "%q is not host:port", a)
+		}
+	}
+	for _, keys := range []struct {
+		name  string
+		pairs []string
+	}{{"identity-verification-keys", c.IdentityVerificationKeys}, {"jobs-identity-keys", c.JobsIdentityKeys}} {
+		for _, kv := range keys.pairs {
+			if kid, path, ok := strings.Cut(kv, "="); !ok || kid == "" || path == "" {
+				bad(keys.name, "%q is not kid=path", kv)
+			}
 		}
 	}
 	if c.DataDir == "" {

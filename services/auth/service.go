@@ -165,7 +165,13 @@ func (s *Service) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "sign in required")
 	}
-	return &authv1.WhoAmIResponse{Principal: principal(p.Subject, p.Expiry)}, nil
+	// The identity token ends in minutes; the session it was made from
+	// later.
+	exp := p.SessionExpiry
+	if exp.IsZero() {
+		exp = p.Expiry
+	}
+	return &authv1.WhoAmIResponse{Principal: principal(p.Subject, exp)}, nil
 }
 
 // clientAddr is the client address the gateway sends; calls without one

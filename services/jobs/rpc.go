@@ -92,7 +92,7 @@ func (s *Service) CreateJob(ctx context.Context, req *jobsv1.CreateJobRequest) (
 	}
 	defer done()
 
-	rec := record{Limit: limit, State: jobsv1.JobState_JOB_STATE_RUNNING, StateTime: s.cfg.now(), Token: p.Token}
+	rec := record{Limit: limit, State: jobsv1.JobState_JOB_STATE_RUNNING, StateTime: s.cfg.now()}
 	id := strings.ToLower(rand.Text())
 	j, err := s.st.Create(ctx, Namespace, store.Stream{Name: id, Owner: p.Subject, Attrs: rec.encode()})
 	if err != nil {

@@ -12,16 +12,20 @@
 // same count.
 //
 // Each job also writes its log lines to the logs service, as the job's
-// creator, into the log "job-<id>", finished when the job ends. The creator's
-// session token is kept with the job for that (so the store's directory is
-// private). Shipping runs beside the job and never holds it up. It sends
+// creator, into the log "job-<id>", finished when the job ends. No token is
+// kept with the job: each call to the logs service carries an identity
+// token this service signs with its own key, naming the creator and this
+// service as the one acting for them (the logs client's connection does
+// that; see identity.Minter.DialOptions), which the logs service accepts
+// from this service for Append only. Shipping runs beside the job and
+// never holds it up. It sends
 // each line, numbered with its event id, until the logs service has it, and
 // only then the next, across outages of the logs service and restarts of
 // this one (which resume from the last line shipped); the logs service drops
 // a line it already has, so each is stored once, in order, and the log is
-// finished once its last line is in. A refusal (such as a token that expired
-// while the job waited for a restart) is logged and tried again at the
-// longest retry wait: a line is never skipped.
+// finished once its last line is in. A refusal (such as a key the logs
+// service does not trust) is logged and tried again at the longest retry
+// wait: a line is never skipped.
 package jobs
 
 import (
