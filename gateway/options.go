@@ -40,6 +40,7 @@ type config struct {
 	perClientIP     int
 	clientIP        ClientIPFunc
 	identity        *identity.Minter
+	revocations     Revocations
 }
 
 func defaultConfig() config {
@@ -227,6 +228,28 @@ func WithIdentity(m *identity.Minter) Option {
 			return errors.New("gateway: nil minter")
 		}
 		c.identity = m
+		return nil
+	}
+}
+
+// Revocations tells streams when their session is revoked (signed out);
+// *revocation.Set is one.
+type Revocations interface {
+	// Watch returns a channel closed when session is revoked (at once if
+	// it is) and stop, called when the stream ends.
+	Watch(session string) (revoked <-chan struct{}, stop func())
+}
+
+// WithRevocations ends the open streams of a session when r says it is
+// revoked: an SSE stream with an error event (UNAUTHENTICATED, "session
+// ended"), an NDJSON one by closing it. Requests in flight otherwise
+// finish; the session middleware refuses the session's next ones.
+func WithRevocations(r Revocations) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("gateway: nil revocations")
+		}
+		c.revocations = r
 		return nil
 	}
 }

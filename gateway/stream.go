@@ -106,10 +106,26 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	opened := make(chan grpc.ClientStream, 1)
 	go func() { opened <- s.open(ctx, req) }()
 	stream := <-opened
+	var revoked <-chan struct{}
+	if rv := g.cfg.revocations; rv != nil && principal.Session != "" {
+		var stop func()
+		revoked, stop = rv.Watch(principal.Session)
+		defer stop()
+	}
 	if !sse {
-		// NDJSON has no reconnect protocol: a drain just ends it.
+		// NDJSON has no reconnect protocol: a drain just ends it, and so
+		// does a revocation.
 		stop := context.AfterFunc(g.draining, cancel)
 		defer stop()
+		if revoked != nil {
+			go func() {
+				select {
+				case <-revoked:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
 		return
 	}
@@ -126,6 +142,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		HeaderWait:     g.cfg.headerWait,
 		WriteTimeout:   g.cfg.writeTimeout,
 		Expiry:         principal.Expiry,
+		Revoked:        revoked,
 		Deadline:       deadline,
 		Drain:          g.draining.Done(),
 		ReconnectRetry: func() time.Duration {
