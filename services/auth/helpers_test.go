@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/services/auth"
 )
 
@@ -150,10 +151,12 @@ func startBackend(t *testing.T, users auth.Users) *backend {
 	return startService(t, newService(t, users))
 }
 
-// startService serves svc behind the identity interceptor on bufconn.
-func startService(t *testing.T, svc *auth.Service) *backend {
+// startService serves svc behind the identity interceptor on bufconn,
+// and revocations when not nil.
+func startService(t *testing.T, svc *auth.Service, revocations ...*auth.Revocations) *backend {
 	t.Helper()
-	ic, err := identity.NewInterceptor(backendVerifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
+	ic, err := identity.NewInterceptor(backendVerifier(t), identity.WithClock(clock),
+		identity.WithPublicMethods(append(auth.PublicMethods(), auth.RevocationMethods()...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +167,9 @@ func startService(t *testing.T, svc *auth.Service) *backend {
 	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(recorder, ic.Unary()), grpc.ChainStreamInterceptor(ic.Stream()))
 	authv1.RegisterAuthServiceServer(srv, svc)
+	for _, r := range revocations {
+		ssegatev1.RegisterSessionRevocationServiceServer(srv, r)
+	}
 	lis := bufconn.Listen(1 << 20)
 	done := make(chan struct{})
 	go func() {
