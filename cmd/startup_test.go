@@ -75,7 +75,7 @@ func TestStartFailuresStopWithOneLine(t *testing.T) {
 		},
 		{
 			name: "data directory is a file",
-			only: []string{"ssegate-demo", "ssegate-jobs", "ssegate-logs"},
+			only: []string{"ssegate-demo", "ssegate-auth", "ssegate-jobs", "ssegate-logs"},
 			prepare: func(t *testing.T) (string, string, []string) {
 				file := filepath.Join(t.TempDir(), "data")
 				if err := os.WriteFile(file, nil, 0o600); err != nil {

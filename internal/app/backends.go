@@ -21,6 +21,7 @@ import (
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/internal/config"
 	authsvc "github.com/ssegate/ssegate/services/auth"
 	"github.com/ssegate/ssegate/services/jobs"
@@ -104,7 +105,9 @@ func newBackend(cfg config.Config, trust Trust, name string, logger *slog.Logger
 }
 
 // NewAuthBackend builds the auth service: users from cfg.UsersFile, or the
-// demo users, signing sessions as tokens says.
+// demo users, signing sessions as tokens says, and keeping the sessions
+// signed out in its own store under cfg.DataDir/auth, which it serves to
+// the gateways as ssegate.v1.SessionRevocationService.
 func NewAuthBackend(cfg config.Config, tokens identity.Config, trust Trust, logger *slog.Logger) (*Backend, error) {
 	users, err := authsvc.DefaultUsers()
 	if cfg.UsersFile != "" {
@@ -117,12 +120,28 @@ func NewAuthBackend(cfg config.Config, tokens identity.Config, trust Trust, logg
 	if err != nil {
 		return nil, err
 	}
-	svc, err := authsvc.New(users, issuer, authsvc.WithLogger(logger))
+	db, err := store.Open(filepath.Join(cfg.DataDir, "auth"), store.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	return newBackend(cfg, trust, AuthService, logger, authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0),
-		func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, svc) }, authsvc.PublicMethods()...)
+	revocations, err := authsvc.NewRevocations(context.Background(), db, logger)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	svc, err := authsvc.New(users, issuer, authsvc.WithLogger(logger), authsvc.WithRevocations(revocations))
+	if err != nil {
+		return nil, errors.Join(err, revocations.Close(), db.Close())
+	}
+	b, err := newBackend(cfg, trust, AuthService, logger, authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0),
+		func(s *grpc.Server) {
+			authv1.RegisterAuthServiceServer(s, svc)
+			ssegatev1.RegisterSessionRevocationServiceServer(s, revocations)
+		}, slices.Concat(authsvc.PublicMethods(), authsvc.RevocationMethods())...)
+	if err != nil {
+		return nil, errors.Join(err, revocations.Close(), db.Close())
+	}
+	b.service, b.release = revocations.Close, []func() error{db.Close}
+	return b, nil
 }
 
 // NewLogsBackend builds the logs service on its own store under

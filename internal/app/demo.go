@@ -47,6 +47,11 @@ func GatewayConfig(cfg config.Config, secret []byte, addrs map[string]string) (g
 	if err := os.WriteFile(set, descriptorset.Bytes, 0o644); err != nil {
 		return gwconfig.Config{}, err
 	}
+	// The auth service publishes the sessions signed out: every gateway
+	// in front refuses them and ends their streams.
+	if gw.Auth != gwconfig.AuthNone {
+		gw.SessionRevocations = AuthService
+	}
 	gw.Upstreams = nil
 	for _, name := range []string{"auth", "jobs", "logs"} {
 		gw.Upstreams = append(gw.Upstreams, upstream.Config{
@@ -79,8 +84,13 @@ type Demo struct {
 	auth     *Backend
 	jobs     *Backend
 	logs     *Backend
+	authAddr string
 	jobsAddr string
 	logsAddr string
+	tokens   identity.Config
+	gwConfig gwconfig.Config
+	gwKey    crypto.Signer
+	gwKID    string
 }
 
 // DemoOption changes how StartDemo starts.
@@ -175,8 +185,8 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 		return nil, err
 	}
 
-	authAddr := ""
-	if d.auth, authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, d.trust, logger) }, "127.0.0.1:0"); err != nil {
+	d.tokens = tokens
+	if d.auth, d.authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, d.trust, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, d.trust, logger) }, "127.0.0.1:0"); err != nil {
@@ -185,15 +195,12 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, d.trust, d.jobsKey, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	gw, err := GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
+	d.gwConfig, err = GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": d.authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
 	if err != nil {
 		return nil, err
 	}
-	page := web.Handler()
-	d.server, err = server.New(ctx, gw, logger, server.WithIdentityKey(gwKey, gwKID),
-		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
-		server.WithPublicRoutes("GET /", "GET /assets/*"))
-	if err != nil {
+	d.gwKey, d.gwKID = gwKey, gwKID
+	if d.server, err = d.newGateway(ctx); err != nil {
 		return nil, err
 	}
 	d.URL = d.server.Scheme() + "://" + lis.Addr().String()
@@ -202,6 +209,26 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 		logger.Warn(randomSecretWarning)
 	}
 	return d, nil
+}
+
+// newGateway assembles a gateway in front of the demo's services, with the
+// demo's page.
+func (d *Demo) newGateway(ctx context.Context) (*server.Server, error) {
+	page := web.Handler()
+	return server.New(ctx, d.gwConfig, d.logger, server.WithIdentityKey(d.gwKey, d.gwKID),
+		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
+		server.WithPublicRoutes("GET /", "GET /assets/*"))
+}
+
+// StartGateway starts another gateway in front of the same services, as a
+// second instance behind a load balancer, on lis; it serves until closed.
+func (d *Demo) StartGateway(ctx context.Context, lis net.Listener) (*server.Server, error) {
+	srv, err := d.newGateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve(lis) }()
+	return srv, nil
 }
 
 // serveBackend builds a backend and serves it on addr.
@@ -269,6 +296,32 @@ func (d *Demo) StartBackends() error {
 	d.jobs, _, err = serveBackend(func() (*Backend, error) {
 		return NewJobsBackend(d.cfg, d.trust, d.jobsKey, []string{d.logsAddr}, d.logger)
 	}, d.jobsAddr)
+	return err
+}
+
+// StopAuth stops the auth service, as a crash would, and leaves its
+// address unserved until StartAuth.
+func (d *Demo) StopAuth() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.auth == nil {
+		return errors.New("app: auth not running")
+	}
+	err := d.auth.Close()
+	d.auth = nil
+	return err
+}
+
+// StartAuth starts a new auth service on the address and data of the
+// stopped one: the sessions signed out stay revoked.
+func (d *Demo) StartAuth() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.auth != nil {
+		return errors.New("app: auth already running")
+	}
+	var err error
+	d.auth, _, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(d.cfg, d.tokens, d.trust, d.logger) }, d.authAddr)
 	return err
 }
 
