@@ -189,7 +189,8 @@ func NewJobsBackend(cfg config.Config, trust Trust, signer *identity.Issuer, log
 	if err != nil {
 		return nil, errors.Join(err, conn.Close())
 	}
-	svc, err := jobs.New(db, logsv1.NewLogServiceClient(conn), jobs.WithMinChunkDuration(cfg.JobPace), jobs.WithLogger(logger))
+	svc, err := jobs.New(db, logsv1.NewLogServiceClient(conn), jobs.WithMinChunkDuration(cfg.JobPace),
+		jobs.WithMaxRunningPerUser(cfg.MaxJobsPerUser), jobs.WithLogger(logger))
 	if err != nil {
 		return nil, errors.Join(err, db.Close(), conn.Close())
 	}
