@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -80,7 +82,13 @@ func (r *Routes) identityMetadata(ctx context.Context, req *http.Request) metada
 	md, err := m.Metadata(p, aud)
 	if err != nil {
 		// The backend refuses the call without one: the browser gets 401.
-		r.g.cfg.logger.ErrorContext(ctx, "gateway: sign identity token", "method", method, "audience", aud, "err", err)
+		// A session past its end (the cookie's verifier allows some clock
+		// skew) is no fault.
+		level := slog.LevelError
+		if errors.Is(err, identity.ErrTokenExpired) {
+			level = slog.LevelDebug
+		}
+		r.g.cfg.logger.Log(ctx, level, "gateway: sign identity token", "method", method, "audience", aud, "err", err)
 		return nil
 	}
 	return md

@@ -112,7 +112,7 @@ func TestSignGrantErrors(t *testing.T) {
 	}{
 		{"no subject", func(g *identity.Grant) { g.Subject = "" }, identity.ErrBadSubject},
 		{"bad session id", func(g *identity.Grant) { g.Session = "a\nb" }, identity.ErrBadGrant},
-		{"session already over", func(g *identity.Grant) { g.NotAfter = t0 }, identity.ErrBadGrant},
+		{"session already over", func(g *identity.Grant) { g.NotAfter = t0 }, identity.ErrTokenExpired},
 		{"claim sub", func(g *identity.Grant) { g.Claims = map[string]any{"sub": "ops"} }, identity.ErrBadGrant},
 		{"claim aud", func(g *identity.Grant) { g.Claims = map[string]any{"aud": "logs"} }, identity.ErrBadGrant},
 		{"claim act", func(g *identity.Grant) { g.Claims = map[string]any{"act": map[string]any{"sub": "x"}} }, identity.ErrBadGrant},

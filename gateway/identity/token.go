@@ -53,9 +53,9 @@ var (
 	ErrTokenExpired = errors.New("identity: session expired")
 	ErrBadSubject   = errors.New("identity: subject must be 1 to 256 printable ASCII characters")
 	// ErrBadGrant is the error of Sign for a grant it cannot sign: a
-	// session id or actor that is not 1 to 256 printable ASCII
-	// characters, a claim with a reserved name, or one that ends before
-	// it starts.
+	// session id that is not 1 to 256 printable ASCII characters, or a
+	// claim with a reserved name. (A grant whose session has ended is
+	// ErrTokenExpired.)
 	ErrBadGrant = errors.New("identity: bad grant")
 	// ErrClaimsTooLarge is the detail of a token whose forwarded claims
 	// are over MaxClaimsSize.
@@ -364,7 +364,7 @@ func (i *Issuer) Sign(g Grant, now time.Time) (string, time.Time, error) {
 		exp = g.NotAfter.Truncate(time.Second)
 	}
 	if !exp.After(now) {
-		return "", time.Time{}, fmt.Errorf("%w: it would expire at once", ErrBadGrant)
+		return "", time.Time{}, fmt.Errorf("%w: the grant's session has ended", ErrTokenExpired)
 	}
 	c := make(jwt.MapClaims, len(g.Claims)+8)
 	for name, v := range g.Claims {
