@@ -204,6 +204,7 @@ func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
 	return apptest.StartProcess(t, s.bins+"/ssegate", append(s.keys.GatewayFlags(),
 		"-addr", addr, "-metrics-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret,
 		"-upstream", "auth="+s.auth.Addr, "-upstream", "jobs="+s.jobs.Addr, "-upstream", "logs="+s.logs.Addr, "-reflection",
+		"-session-revocations", "auth",
 		"-trusted-proxies", "127.0.0.1", "-max-streams-per-user", "0",
 		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")...)
 }
