@@ -138,9 +138,9 @@ type Sessions struct {
 	// SessionUserClaim names the claim that holds the user (1 to 256
 	// printable ASCII characters).
 	SessionUserClaim string `json:"session_user_claim" name:"session-user-claim" help:"claim that names the user (sub, email, preferred_username, …)"`
-	// SessionClaims are the other claims passed on to upstreams, as the
-	// JSON object in x-ssegate-claims; a token whose claims take more than
-	// 4 KiB there is refused.
+	// SessionClaims are the other claims passed on to upstreams, inside
+	// the identity token of each upstream call; a token whose claims take
+	// more than 2 KiB as JSON is refused.
 	SessionClaims []string `json:"session_claims" name:"session-claims" help:"comma-separated claims passed on to upstreams (roles, tenant, …)"`
 	// SessionRevocations names the upstream that serves
 	// ssegate.v1.SessionRevocationService, the sessions its issuer ended

@@ -62,7 +62,8 @@ var (
 	ErrClaimsTooLarge = errors.New("identity: forwarded claims are too large")
 )
 
-// Config describes how session tokens are signed and verified.
+// Config describes how tokens are signed and verified: session tokens,
+// and the identity tokens of calls to backends.
 //
 // With HS256 (the default) Secret signs and verifies. With ES256, RS256 or
 // EdDSA, SigningKey (an *ecdsa.PrivateKey, *rsa.PrivateKey or
@@ -301,7 +302,9 @@ func ValidSubject(s string) bool {
 	return true
 }
 
-// Issuer signs session tokens.
+// Issuer signs tokens: session tokens (Issue) at a sign-in service,
+// identity tokens (Sign, through a Minter) at the gateway and at services
+// that call others for users.
 type Issuer struct {
 	k *keys
 }

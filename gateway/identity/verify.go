@@ -33,7 +33,8 @@ func CheckKey(alg string, pub crypto.PublicKey) error {
 	return nil
 }
 
-// Verifier checks session tokens.
+// Verifier checks tokens: session tokens at the gateway, identity tokens
+// at a backend.
 type Verifier struct {
 	k *keys
 }

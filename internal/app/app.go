@@ -15,7 +15,8 @@ import (
 	"github.com/ssegate/ssegate/internal/config"
 )
 
-// TokenConfig returns the session token settings of the services: HS256
+// TokenConfig returns the session token settings of the auth service
+// (which signs them) and the demo's gateway (which verifies them): HS256
 // with the configured secret, or with a random one that lives as long as
 // the process (enough for the all-in-one demo, not for separate
 // processes).

@@ -46,8 +46,8 @@ func withCookie(t *testing.T, base, cookie string) *apptest.Client {
 	return c
 }
 
-// status sends a request and returns its status and JSON error body.
-func status(t *testing.T, c *apptest.Client, method, path string, header http.Header) (int, string) {
+// statusOf sends a request and returns its status and JSON error body.
+func statusOf(t *testing.T, c *apptest.Client, method, path string, header http.Header) (int, string) {
 	t.Helper()
 	res, err := c.Do(t.Context(), method, path, "", header)
 	if err != nil {
@@ -117,10 +117,10 @@ func TestSignOutEndsTheSessionOnEveryGateway(t *testing.T) {
 	// The copied cookie is refused everywhere, REST and SSE.
 	for _, base := range []string{a, b} {
 		copied := withCookie(t, base, cookie)
-		if code, body := status(t, copied, "GET", "/v1/jobs", nil); code != http.StatusUnauthorized || body != "UNAUTHENTICATED session ended" {
+		if code, body := statusOf(t, copied, "GET", "/v1/jobs", nil); code != http.StatusUnauthorized || body != "UNAUTHENTICATED session ended" {
 			t.Errorf("REST on %s with the copied cookie: %d %s", base, code, body)
 		}
-		if code, body := status(t, copied, "GET", path, http.Header{"Accept": {"text/event-stream"}}); code != http.StatusUnauthorized || body != "UNAUTHENTICATED session ended" {
+		if code, body := statusOf(t, copied, "GET", path, http.Header{"Accept": {"text/event-stream"}}); code != http.StatusUnauthorized || body != "UNAUTHENTICATED session ended" {
 			t.Errorf("SSE on %s with the copied cookie: %d %s", base, code, body)
 		}
 	}
@@ -131,7 +131,7 @@ func TestSignOutEndsTheSessionOnEveryGateway(t *testing.T) {
 	if ev, err := otherOnB.NextEvent(); err != nil || ev.Data != "second" {
 		t.Fatalf("the other session's stream: %+v, %v", ev, err)
 	}
-	if code, _ := status(t, other, "GET", "/v1/jobs", nil); code != http.StatusOK {
+	if code, _ := statusOf(t, other, "GET", "/v1/jobs", nil); code != http.StatusOK {
 		t.Fatalf("the other session's REST: %d", code)
 	}
 }
@@ -164,7 +164,7 @@ func TestRevocationsAcrossAnAuthRestart(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := status(t, second, "GET", "/v1/jobs", nil); code != http.StatusOK {
+	if code, _ := statusOf(t, second, "GET", "/v1/jobs", nil); code != http.StatusOK {
 		t.Fatalf("a live session while the auth service is down: %d, want it served", code)
 	}
 	if err := demo.StartAuth(); err != nil {
@@ -195,7 +195,7 @@ func TestRevocationsAcrossAnAuthRestart(t *testing.T) {
 		t.Fatalf("after signing out: %+v, %v; want the error event", ev, err)
 	}
 	// The sign-out from before the restart still holds.
-	if code, body := status(t, withCookie(t, demo.URL, firstCookie), "GET", "/v1/jobs", nil); code != http.StatusUnauthorized {
+	if code, body := statusOf(t, withCookie(t, demo.URL, firstCookie), "GET", "/v1/jobs", nil); code != http.StatusUnauthorized {
 		t.Fatalf("the first session after the restart: %d %s", code, body)
 	}
 }
