@@ -30,6 +30,37 @@ func (c *client) sessionToken() string {
 	return ""
 }
 
+// watchToEnd reads the stream at path to its end event, reconnecting with
+// Last-Event-ID as EventSource does while the backends come back.
+func (c *client) watchToEnd(ctx context.Context, path string) []event {
+	c.d.t.Helper()
+	var all []event
+	for attempt := 0; ; attempt++ {
+		lastID := ""
+		for _, e := range all {
+			if e.ID != "" {
+				lastID = e.ID
+			}
+		}
+		status, more := c.watch(ctx, path, lastID, func(e event) bool { return e.Type == "end" })
+		for _, e := range more {
+			if e.Type != "reconnect" {
+				all = append(all, e)
+			}
+		}
+		if status == http.StatusNoContent { // resumed after the last event: the end
+			return append(all, event{Type: "end", Data: "{}"})
+		}
+		if len(all) > 0 && all[len(all)-1].Type == "end" {
+			return all
+		}
+		if attempt > 100 || ctx.Err() != nil {
+			c.d.t.Fatalf("%s: no end after %d connections (status %d)", path, attempt+1, status)
+		}
+		time.Sleep(100 * time.Millisecond) // EventSource's retry, shortened
+	}
+}
+
 // errorBody decodes a JSON error answer.
 func errorBody(t *testing.T, body []byte) (code, message string) {
 	t.Helper()
@@ -111,7 +142,7 @@ func TestJobLogShipsAfterTheSessionEnded(t *testing.T) {
 			again := d.signIn("demo")
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			_, events := again.watch(ctx, "/v1/jobs/"+job+"/events", "", func(e event) bool { return e.Type == "end" })
+			events := again.watchToEnd(ctx, "/v1/jobs/"+job+"/events")
 			var lines []string
 			for _, e := range events {
 				if e.Type == "log" {
@@ -123,7 +154,7 @@ func TestJobLogShipsAfterTheSessionEnded(t *testing.T) {
 			}
 			// The log is finished, so a tail without follow ends, with
 			// every line of the job.
-			_, logged := again.watch(ctx, "/v1/logs/"+jobs.LogName(job)+"/events?follow=true", "", func(e event) bool { return e.Type == "end" })
+			logged := again.watchToEnd(ctx, "/v1/logs/"+jobs.LogName(job)+"/events?follow=true")
 			var got []string
 			for _, e := range logged {
 				if e.Type == "log" {
