@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/apptest"
 )
 
@@ -23,6 +24,7 @@ func TestStartFailuresStopWithOneLine(t *testing.T) {
 	t.Parallel()
 	bins := apptest.Build(t, "ssegate-demo", "ssegate", "ssegate-auth", "ssegate-jobs", "ssegate-logs")
 	backends := []string{"-upstream", "jobs=127.0.0.1:1", "-reflection"}
+	keys := apptest.WriteKeys(t)
 	// Each binary's minimal flags; {addr} is the listen address, {data} the
 	// data directory.
 	binaries := []struct {
@@ -30,10 +32,10 @@ func TestStartFailuresStopWithOneLine(t *testing.T) {
 		args []string
 	}{
 		{"ssegate-demo", []string{"-addr", "{addr}", "-metrics-addr", "127.0.0.1:0", "-data-dir", "{data}"}},
-		{"ssegate", append([]string{"-addr", "{addr}", "-metrics-addr", "127.0.0.1:0", "-session-secret", secret}, backends...)},
-		{"ssegate-auth", []string{"-grpc-addr", "{addr}", "-session-secret", secret}},
-		{"ssegate-jobs", []string{"-grpc-addr", "{addr}", "-session-secret", secret, "-data-dir", "{data}", "-logs-addr", "127.0.0.1:1"}},
-		{"ssegate-logs", []string{"-grpc-addr", "{addr}", "-session-secret", secret, "-data-dir", "{data}"}},
+		{"ssegate", slices.Concat([]string{"-addr", "{addr}", "-metrics-addr", "127.0.0.1:0", "-session-secret", secret}, keys.GatewayFlags(), backends)},
+		{"ssegate-auth", slices.Concat([]string{"-grpc-addr", "{addr}", "-session-secret", secret, "-data-dir", "{data}"}, keys.ServiceFlags(app.AuthService))},
+		{"ssegate-jobs", slices.Concat([]string{"-grpc-addr", "{addr}", "-data-dir", "{data}", "-logs-addr", "127.0.0.1:1"}, keys.ServiceFlags(app.JobsService))},
+		{"ssegate-logs", slices.Concat([]string{"-grpc-addr", "{addr}", "-data-dir", "{data}"}, keys.ServiceFlags(app.LogsService))},
 	}
 	failures := []struct {
 		name string
@@ -64,8 +66,16 @@ func TestStartFailuresStopWithOneLine(t *testing.T) {
 			want: `-heartbeat: "soon" is not a duration such as 15s`,
 		},
 		{
+			name: "no gateway identity keys",
+			only: []string{"ssegate-auth", "ssegate-jobs", "ssegate-logs"},
+			prepare: func(t *testing.T) (string, string, []string) {
+				return "127.0.0.1:0", filepath.Join(t.TempDir(), "data"), []string{"-identity-verification-keys", ""}
+			},
+			want: "identity-verification-keys: required when the services run as separate processes: the gateways' public identity keys, as kid=public-key.pem",
+		},
+		{
 			name: "data directory is a file",
-			only: []string{"ssegate-demo", "ssegate-jobs", "ssegate-logs"},
+			only: []string{"ssegate-demo", "ssegate-auth", "ssegate-jobs", "ssegate-logs"},
 			prepare: func(t *testing.T) (string, string, []string) {
 				file := filepath.Join(t.TempDir(), "data")
 				if err := os.WriteFile(file, nil, 0o600); err != nil {

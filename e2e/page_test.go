@@ -316,43 +316,68 @@ func isSubsequence(want, got []string) bool {
 }
 
 func TestJobSurvivesBackendRestart(t *testing.T) {
-	demo := startDemo(t, 120*time.Millisecond)
-	b := newBrowser(t)
-	b.open(demo.URL)
-	b.signIn("demo", "demo")
-	b.observe()
+	for _, tc := range []struct {
+		name string
+		// share overrides WatchJob's share mode; empty keeps the demo's.
+		share string
+		// reconnects says whether the browser itself must reconnect: with
+		// a shared upstream the gateway resumes the job's stream from its
+		// last id and the browser stays connected.
+		reconnects bool
+	}{
+		{name: "shared upstream resumes", reconnects: false},
+		{name: "browser resumes", share: "none", reconnects: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			demo := startDemo(t, 120*time.Millisecond, func(c *config.Config) {
+				if tc.share != "" {
+					c.StreamShare = []string{"/ssegate.jobs.v1.JobService/WatchJob=" + tc.share}
+				}
+			})
+			b := newBrowser(t)
+			b.open(demo.URL)
+			b.signIn("demo", "demo")
+			b.observe()
 
-	id := b.startJob("10000000")
-	b.WaitFor("the job is under way", `Number(document.getElementById('progress').getAttribute('aria-valuenow')) >= 10`, 20*time.Second)
-	before := len(b.eventIDs("event-ids"))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := demo.RestartBackends(ctx); err != nil {
-		t.Fatalf("restarting the backends: %v", err)
-	}
-	t.Logf("backends restarted after %d events", before)
-	// The browser waits the stream's retry delay (2 s) before reconnecting.
-	b.WaitFor("the page shows it is reconnecting", `window.__conn.includes('reconnecting')`, stepTimeout)
-	b.Screenshot("reconnecting")
+			id := b.startJob("10000000")
+			b.WaitFor("the job is under way", `Number(document.getElementById('progress').getAttribute('aria-valuenow')) >= 10`, 20*time.Second)
+			before := len(b.eventIDs("event-ids"))
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := demo.RestartBackends(ctx); err != nil {
+				t.Fatalf("restarting the backends: %v", err)
+			}
+			t.Logf("backends restarted after %d events", before)
+			if tc.reconnects {
+				// The browser waits the stream's retry delay (2 s).
+				b.WaitFor("the page shows it is reconnecting", `window.__conn.includes('reconnecting')`, stepTimeout)
+				b.Screenshot("reconnecting")
+			}
 
-	b.WaitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 40*time.Second)
-	b.WaitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
-	b.Screenshot("completed-after-restart")
+			b.WaitFor("the job completes", `document.getElementById('result-count').dataset.value !== ''`, 40*time.Second)
+			b.WaitFor("the stream ends", `document.getElementById('conn-state').dataset.state === 'ended'`, stepTimeout)
+			b.Screenshot("completed-after-restart")
 
-	if got := b.EvalString(`document.getElementById('result-count').dataset.value`); got != fmt.Sprint(primesBelow1e7) {
-		t.Errorf("#result-count = %s, want %d", got, primesBelow1e7)
-	}
-	conn := b.seen("__conn")
-	if !isSubsequence([]string{"connecting", "live", "reconnecting", "live", "ended"}, conn) {
-		t.Errorf("connection states = %v, want live, reconnecting, live, ended", conn)
-	}
-	if n := len(b.eventSources()); n < 2 {
-		t.Errorf("the page opened %d EventSource connections, want a reconnect", n)
-	}
-	events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + id + "/events")
-	wantIDs(t, b.eventIDs("event-ids"), events)
-	if page, lines := b.entries("job-log"), logTexts(events); !slices.Equal(page, lines) {
-		t.Errorf("job log pane differs from the stream's log events:\npage: %q\nwant: %q", page, lines)
+			if got := b.EvalString(`document.getElementById('result-count').dataset.value`); got != fmt.Sprint(primesBelow1e7) {
+				t.Errorf("#result-count = %s, want %d", got, primesBelow1e7)
+			}
+			conn := b.seen("__conn")
+			want := []string{"connecting", "live", "ended"}
+			if tc.reconnects {
+				want = []string{"connecting", "live", "reconnecting", "live", "ended"}
+			}
+			if !isSubsequence(want, conn) {
+				t.Errorf("connection states = %v, want %v in order", conn, want)
+			}
+			if n, min := len(b.eventSources()), map[bool]int{false: 1, true: 2}[tc.reconnects]; n < min {
+				t.Errorf("the page opened %d EventSource connections, want at least %d", n, min)
+			}
+			events := signIn(t, demo.URL, "demo", "demo").events("/v1/jobs/" + id + "/events")
+			wantIDs(t, b.eventIDs("event-ids"), events)
+			if page, lines := b.entries("job-log"), logTexts(events); !slices.Equal(page, lines) {
+				t.Errorf("job log pane differs from the stream's log events:\npage: %q\nwant: %q", page, lines)
+			}
+		})
 	}
 }
 

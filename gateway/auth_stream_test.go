@@ -123,33 +123,40 @@ func TestSessionExpiryMidStream(t *testing.T) {
 	}
 }
 
-// The verified identity reaches the backend as metadata, set by the
-// gateway alone; nothing a client sends can add to it.
+// Client-sent credentials and identity headers never reach a backend;
+// trace context and ordinary metadata do.
 func TestUpstreamMetadata(t *testing.T) {
 	t.Parallel()
 	b := &backend{watch: func(*jobsv1.WatchJobRequest, jobsv1.JobService_WatchJobServer) error { return nil }}
 	srv := startGateway(t, startBackend(t, b), signedIn(identity.Principal{Subject: "demo", Token: "tok"}))
 	h := http.Header{
-		"Cookie":                        {"ssegate_session=secret"},
-		"Authorization":                 {"Bearer spoofed"},
-		"X-Ssegate-Token":               {"spoofed"},
-		"Traceparent":                   {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-		"Grpc-Metadata-X-Ssegate-Token": {"spoofed"},
-		"Grpc-Metadata-Authorization":   {"spoofed"},
-		"Grpc-Metadata-Trace":           {"kept"},
+		"Cookie":                           {"ssegate_session=secret"},
+		"Authorization":                    {"Bearer spoofed"},
+		"X-Ssegate-Token":                  {"spoofed"},
+		"X-Ssegate-Identity":               {"spoofed"},
+		"Traceparent":                      {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		"Grpc-Metadata-X-Ssegate-Token":    {"spoofed"},
+		"Grpc-Metadata-X-Ssegate-Identity": {"spoofed"},
+		"Grpc-Metadata-Authorization":      {"spoofed"},
+		"Grpc-Metadata-Trace":              {"kept"},
 	}
 	resp, _ := stream(t, t.Context(), srv.URL+"/v1/jobs/j1/events", h)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	md := b.lastMetadata()
-	if got := md.Get(identity.MetadataToken); len(got) != 1 || got[0] != "tok" {
-		t.Errorf("token metadata %q", got)
-	}
 	for k, v := range md {
 		if strings.Contains(k, "cookie") || strings.Contains(k, "authorization") || strings.Contains(strings.Join(v, ","), "spoofed") {
 			t.Errorf("credential or spoofed identity forwarded as metadata %q: %q", k, v)
 		}
+	}
+	// Without gateway.WithIdentity there is no identity at all, and never
+	// the session token.
+	if got := md.Get(identity.MetadataIdentity); len(got) != 0 {
+		t.Errorf("identity without WithIdentity: %q", got)
+	}
+	if got := md.Get("x-ssegate-token"); len(got) != 0 {
+		t.Errorf("the session token reached the backend: %q", got)
 	}
 	if got := md.Get("traceparent"); len(got) != 1 || got[0] != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
 		keys := []string{}

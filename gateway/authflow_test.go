@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/session"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
@@ -38,7 +39,7 @@ func TestAuthBeforeAnyUpstreamCall(t *testing.T) {
 		seen = append(seen, strings.Join(metadataOf(s.Context()).Get(identity.MetadataSubject), ","))
 		return nil
 	}}
-	srv := startGateway(t, startBackend(t, b), mw.Wrap)
+	srv := startGateway(t, startBackend(t, b), mw.Wrap, gateway.WithIdentity(newGatewayKey(t).minter))
 
 	now := time.Now()
 	good, _, err := issuer.Issue("demo", now)

@@ -75,8 +75,8 @@ func New(opts ...Option) (*Gateway, error) {
 	}, cfg.muxOptions...)
 	// Last, so that no option can undo them: credentials and identity never
 	// cross the gateway from clients, the gateway's own metadata never leaks
-	// out as response headers, and the verified principal goes to every
-	// upstream call, REST and SSE alike.
+	// out as response headers. (The identity of the verified principal goes
+	// to every upstream call, REST and SSE alike: see NewRoutes.)
 	g := &Gateway{
 		cfg:          cfg,
 		perPrincipal: newStreamCounter(),
@@ -86,7 +86,6 @@ func New(opts ...Option) (*Gateway, error) {
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
-		runtime.WithMetadata(principalMetadata),
 		runtime.WithMetadata(g.clientMetadata),
 	)
 	g.draining, g.startDrain = context.WithCancel(context.Background())
@@ -98,8 +97,8 @@ func New(opts ...Option) (*Gateway, error) {
 // routes being served; call it before serving (to change the routes of a
 // gateway that serves, build new ones with NewRoutes). See
 // Routes.Register.
-func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, rest RESTHandler) error {
-	return g.routes.Load().Register(ctx, sd, conn, rest)
+func (g *Gateway) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, rest RESTHandler, opts ...RegisterOption) error {
+	return g.routes.Load().Register(ctx, sd, conn, rest, opts...)
 }
 
 // ServeHTTP serves the REST and SSE routes. Credentials the browser sent

@@ -66,7 +66,8 @@ func (b *backend) TailLogs(req *logsv1.TailLogsRequest, s logsv1.LogService_Tail
 	return b.tail(req, s)
 }
 
-func (b *backend) GetJob(_ context.Context, req *jobsv1.GetJobRequest) (*jobsv1.GetJobResponse, error) {
+func (b *backend) GetJob(ctx context.Context, req *jobsv1.GetJobRequest) (*jobsv1.GetJobResponse, error) {
+	b.record(ctx)
 	if req.GetId() != "j1" {
 		return nil, status.Error(codes.NotFound, "job not found")
 	}

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -55,32 +57,64 @@ func backendKey(key string) bool {
 	return !strings.HasPrefix(k, identity.GatewayPrefix) && k != "content-type" && !strings.HasPrefix(k, "grpc-")
 }
 
-// principalMetadata is the runtime.WithMetadata annotator: the metadata of
-// the principal the session middleware verified, or nothing on a public
-// route without one. That is the session token (identity.MetadataToken),
-// the user (identity.MetadataSubject) and the forwarded claims, as one
-// JSON object (identity.MetadataClaims) when the token holds any. Backends
-// verify the token, which holds the same claims signed, and must not trust
-// the claims key alone; a later change replaces the session token with a
-// short-lived token the gateway signs for each upstream.
-func principalMetadata(ctx context.Context, r *http.Request) metadata.MD {
+// identityMetadata is the runtime.WithMetadata annotator of r's routes:
+// for a call on behalf of the principal the session middleware verified,
+// an identity token the gateway signs for the upstream that serves the
+// method (identity.MetadataIdentity, audience: the name the service was
+// registered with) and the user (identity.MetadataSubject); nothing
+// without a principal (a public route) or without WithIdentity. The
+// browser's session token, and its claims apart from those forwarded
+// inside the identity token, never reach a backend.
+func (r *Routes) identityMetadata(ctx context.Context, req *http.Request) metadata.MD {
+	m := r.g.cfg.identity
+	if m == nil {
+		return nil
+	}
 	p, ok := identity.FromContext(ctx)
-	if !ok && r != nil {
-		p, ok = identity.FromContext(r.Context())
+	if !ok && req != nil {
+		p, ok = identity.FromContext(req.Context())
 	}
 	if !ok {
 		return nil
 	}
-	return identityMetadata(p)
+	method, _ := runtime.RPCMethod(ctx)
+	return r.upstreamIdentity(ctx, p, method)
 }
 
-// identityMetadata is what carries p to an upstream; nothing for a caller
-// without a verified session.
-func identityMetadata(p identity.Principal) metadata.MD {
-	if p.Token == "" {
+// upstreamIdentity is the metadata that carries p to the upstream of
+// method: an identity token for it (see identityMetadata); nothing when
+// the gateway signs none, or cannot.
+func (r *Routes) upstreamIdentity(ctx context.Context, p identity.Principal, method string) metadata.MD {
+	m := r.g.cfg.identity
+	if m == nil {
 		return nil
 	}
-	return p.Metadata()
+	aud := r.audience(method)
+	md, err := m.Metadata(p, aud)
+	if err != nil {
+		// The backend refuses the call without one: the browser gets 401.
+		// A session past its end (the cookie's verifier allows some clock
+		// skew) is no fault.
+		level := slog.LevelError
+		if errors.Is(err, identity.ErrTokenExpired) {
+			level = slog.LevelDebug
+		}
+		r.g.cfg.logger.Log(ctx, level, "gateway: sign identity token", "method", method, "audience", aud, "err", err)
+		return nil
+	}
+	return md
+}
+
+// audience is the audience of the identity token for a call of method
+// ("/pkg.Service/Method"): the audience its service was registered with.
+func (r *Routes) audience(method string) string {
+	service := strings.TrimPrefix(method, "/")
+	if i := strings.LastIndexByte(service, '/'); i >= 0 {
+		service = service[:i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.audiences[service]
 }
 
 // withoutCredentials returns r without the browser's credentials: r itself

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -50,7 +48,7 @@ func TestOutgoingMatchers(t *testing.T) {
 		{identity.MetadataSetSession, "", ""},
 		{identity.MetadataSessionExpires, "", ""},
 		{identity.MetadataClearSession, "", ""},
-		{identity.MetadataToken, "", ""},
+		{identity.MetadataIdentity, "", ""},
 		{"X-Ssegate-Anything", "", ""},
 		{"content-type", "", ""},
 		{"grpc-status-details-bin", "", ""},
@@ -66,22 +64,5 @@ func TestOutgoingMatchers(t *testing.T) {
 				t.Errorf("outgoingTrailer(%q) = %q, %v; want %q", tc.in, got, ok, tc.trailer)
 			}
 		})
-	}
-}
-
-func TestPrincipalMetadata(t *testing.T) {
-	t.Parallel()
-	r := httptest.NewRequest("GET", "/", nil)
-	if md := principalMetadata(r.Context(), r); md != nil {
-		t.Errorf("without a principal: %v, want nil", md)
-	}
-	p := identity.Principal{Subject: "demo", Token: "tok"}
-	r = r.WithContext(identity.NewContext(r.Context(), p))
-	md := principalMetadata(context.Background(), r)
-	if got := md.Get(identity.MetadataToken); len(got) != 1 || got[0] != "tok" {
-		t.Errorf("token metadata = %q", got)
-	}
-	if got := md.Get(identity.MetadataSubject); len(got) != 1 || got[0] != "demo" {
-		t.Errorf("subject metadata = %q", got)
 	}
 }

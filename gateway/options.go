@@ -10,6 +10,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/relay"
 	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 )
@@ -46,6 +47,8 @@ type config struct {
 	maxStreams      int
 	perClientIP     int
 	clientIP        ClientIPFunc
+	identity        *identity.Minter
+	revocations     Revocations
 }
 
 func defaultConfig() config {
@@ -274,6 +277,45 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("gateway: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithIdentity signs, with m, the identity token every upstream call on
+// behalf of a signed-in user carries (identity.MetadataIdentity): the
+// user, the session id and the forwarded claims, for the audience the
+// service was registered with (see Audience), valid for minutes. Backends
+// verify it with the public key of m's issuer. Without it, upstream calls
+// carry no identity at all: the browser's session token never leaves the
+// gateway.
+func WithIdentity(m *identity.Minter) Option {
+	return func(c *config) error {
+		if m == nil {
+			return errors.New("gateway: nil minter")
+		}
+		c.identity = m
+		return nil
+	}
+}
+
+// Revocations tells streams when their session is revoked (signed out);
+// *revocation.Set is one.
+type Revocations interface {
+	// Watch returns a channel closed when session is revoked (at once if
+	// it is) and stop, called when the stream ends.
+	Watch(session string) (revoked <-chan struct{}, stop func())
+}
+
+// WithRevocations ends the open streams of a session when r says it is
+// revoked: an SSE stream with an error event (UNAUTHENTICATED, "session
+// ended"), an NDJSON one by closing it. Requests in flight otherwise
+// finish; the session middleware refuses the session's next ones.
+func WithRevocations(r Revocations) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("gateway: nil revocations")
+		}
+		c.revocations = r
 		return nil
 	}
 }

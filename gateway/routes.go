@@ -32,6 +32,9 @@ type Routes struct {
 	// grpc-gateway's Pattern.String writes the pattern; read by limitBody
 	// while serving, written only before.
 	bodyLimits map[string]int64
+	// audiences are the audiences of the identity tokens of calls to each
+	// service, by full name.
+	audiences map[string]string
 
 	open atomic.Int64 // streams being served on these routes
 	hubs *hubs        // shared upstreams
@@ -43,8 +46,8 @@ func (r *Routes) OpenStreams() int { return int(r.open.Load()) }
 
 // NewRoutes returns an empty set of routes for g.
 func (g *Gateway) NewRoutes() *Routes {
-	r := &Routes{g: g, claimed: map[string]string{}, bodyLimits: map[string]int64{}, hubs: &hubs{m: map[string]*hub{}}}
-	r.mux = runtime.NewServeMux(append(g.muxOpts, runtime.WithMiddlewares(r.limitBody))...)
+	r := &Routes{g: g, claimed: map[string]string{}, bodyLimits: map[string]int64{}, audiences: map[string]string{}, hubs: &hubs{m: map[string]*hub{}}}
+	r.mux = runtime.NewServeMux(append(g.muxOpts, runtime.WithMiddlewares(r.limitBody), runtime.WithMetadata(r.identityMetadata))...)
 	return r
 }
 
@@ -58,6 +61,21 @@ func (g *Gateway) Serve(r *Routes) error {
 	return nil
 }
 
+// RegisterOption changes how Register serves one service.
+type RegisterOption func(*registration)
+
+type registration struct {
+	audience string
+}
+
+// Audience names the upstream that serves the service, as the audience
+// of the identity tokens its calls carry (see WithIdentity): a backend
+// accepts only the tokens made for it. Default: the service's full name,
+// such as "acme.greeter.v1.GreeterService".
+func Audience(name string) RegisterOption {
+	return func(r *registration) { r.audience = name }
+}
+
 // ErrRouteConflict is returned when two methods claim one route.
 var ErrRouteConflict = errors.New("gateway: route claimed twice")
 
@@ -69,13 +87,23 @@ var ErrRouteConflict = errors.New("gateway: route claimed twice")
 // served at their default bindings either way (see route.Bindings);
 // client-streaming and bidirectional methods are not served. A route that
 // another method already claims is an error (ErrRouteConflict).
-func (r *Routes) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, restHandler RESTHandler) error {
+func (r *Routes) Register(ctx context.Context, sd protoreflect.ServiceDescriptor, conn *grpc.ClientConn, restHandler RESTHandler, opts ...RegisterOption) error {
 	if conn == nil {
 		return errors.New("gateway: nil connection")
+	}
+	reg := registration{audience: string(sd.FullName())}
+	for _, o := range opts {
+		o(&reg)
+	}
+	if reg.audience == "" {
+		return errors.New("gateway: empty audience")
 	}
 	if err := r.claim(sd); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.audiences[string(sd.FullName())] = reg.audience
+	r.mu.Unlock()
 	if restHandler != nil {
 		if err := restHandler(ctx, r.mux, conn); err != nil {
 			return fmt.Errorf("gateway: registering REST handlers of %s: %w", sd.FullName(), err)

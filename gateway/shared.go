@@ -39,7 +39,10 @@ type hub struct {
 	s      *streamRoute
 	key    string
 	req    proto.Message // the request, without its resume point
-	md     metadata.MD   // the upstream call's metadata (identity)
+	// caller is whom the upstream is called as: the first browser's user
+	// for PER_USER, the gateway itself (identity.GatewaySubject) for
+	// PUBLIC.
+	caller identity.Principal
 	ctx    context.Context
 	cancel context.CancelFunc
 	// opened is closed once the upstream's outcome before any event is
@@ -203,8 +206,9 @@ func (s *streamRoute) newHub(key string, req proto.Message, lastID string, p ide
 		s: s, key: key, req: req, ctx: ctx, cancel: cancel, opened: make(chan struct{}),
 		subs: map[*sub]struct{}{}, base: lastID, baseKnown: true, lastID: lastID,
 	}
+	h.caller = identity.Principal{Subject: identity.GatewaySubject}
 	if s.share == ssegatev1.Share_SHARE_PER_USER {
-		h.md = identityMetadata(p)
+		h.caller = p
 	}
 	s.g.cfg.observer.SharedUpstream(s.template, 1)
 	return h
@@ -292,8 +296,11 @@ func (h *hub) run() {
 			}
 		}
 		err := h.read(stream)
-		if h.ctx.Err() != nil {
-			return // the last browser left, or the gateway drained
+		if h.ctx.Err() != nil || h.idle() {
+			// The last browser left (or the gateway drained): nobody to
+			// reopen it for.
+			h.end(relay.Item{Err: err})
+			return
 		}
 		outcome, _ := relay.Classify(err)
 		if outcome != relay.Interrupted || (h.lastIDOrBase() == "" && h.receivedAny()) {
@@ -359,12 +366,11 @@ func (h *hub) read(stream grpc.ClientStream) error {
 	}
 }
 
-// callContext is the upstream call's context: the hub's, with the identity
-// it was opened with (the first browser's user for PER_USER, none of a
-// browser's for PUBLIC) and its resume point as metadata when the request
-// has no field for it.
+// callContext is the upstream call's context: the hub's, with a fresh
+// identity token of its caller and its resume point as metadata when the
+// request has no field for it.
 func (h *hub) callContext() context.Context {
-	md := h.md.Copy()
+	md := h.s.routes.upstreamIdentity(h.ctx, h.caller, h.s.rt.FullMethod)
 	if id := h.lastIDOrBase(); id != "" && h.s.rt.LastEventIDField == nil {
 		md = metadata.Join(md, metadata.Pairs(resume.MetadataKey, id))
 	}
@@ -378,6 +384,13 @@ func (h *hub) request() proto.Message {
 		_ = resume.Apply(req, f, id) // checked when the browser sent it, or sent by the backend
 	}
 	return req
+}
+
+// idle reports whether no browser is attached.
+func (h *hub) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) == 0
 }
 
 func (h *hub) lastIDOrBase() string {

@@ -521,9 +521,10 @@ func TestSharedUpstreamLinger(t *testing.T) {
 	waitFor(t, func() bool { return b.callCount() == 2 })
 }
 
-// A PUBLIC stream has one upstream for every user, called without any
-// browser's identity; each browser is let in only once the backend has
-// accepted a stream of its own.
+// A PUBLIC stream has one upstream for every user, called as the gateway
+// itself (identity.GatewaySubject), with no browser's identity; each
+// browser is let in only once the backend has accepted a stream of its
+// own, made with the browser's identity.
 func TestSharedPublicChecksEachBrowser(t *testing.T) {
 	t.Parallel()
 	h := newHistory()
@@ -534,7 +535,8 @@ func TestSharedPublicChecksEachBrowser(t *testing.T) {
 		return nil
 	}
 	b := &backend{watch: h.watch}
-	srv := startGateway(t, startBackend(t, b), byUser, gateway.WithShare(watchJob, ssegatev1.Share_SHARE_PUBLIC))
+	srv := startGateway(t, startBackend(t, b), byUser, gateway.WithShare(watchJob, ssegatev1.Share_SHARE_PUBLIC),
+		gateway.WithIdentity(newGatewayKey(t).minter))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	h.add(texts(1, 3)...)
@@ -551,15 +553,16 @@ func TestSharedPublicChecksEachBrowser(t *testing.T) {
 	var shared, checks int
 	b.mu.Lock()
 	for _, md := range b.md {
-		if len(md.Get(identity.MetadataSubject)) == 0 && len(md.Get(identity.MetadataToken)) == 0 {
+		switch sub := md.Get(identity.MetadataSubject); {
+		case len(sub) == 1 && sub[0] == identity.GatewaySubject && len(md.Get(identity.MetadataIdentity)) == 1:
 			shared++
-		} else {
+		case len(sub) == 1:
 			checks++
 		}
 	}
 	b.mu.Unlock()
 	if shared != 1 || checks != 3 {
-		t.Errorf("backend saw %d calls without identity and %d checks, want 1 and 3", shared, checks)
+		t.Errorf("backend saw %d calls as the gateway and %d checks as users, want 1 and 3", shared, checks)
 	}
 }
 

@@ -103,6 +103,12 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the upstream call whenever this handler returns
 
+	var revoked <-chan struct{}
+	if rv := g.cfg.revocations; rv != nil && principal.Session != "" {
+		var stop func()
+		revoked, stop = rv.Watch(principal.Session)
+		defer stop()
+	}
 	var deadline time.Time
 	if g.cfg.maxLifetime > 0 {
 		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
@@ -116,6 +122,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		HeaderWait:     g.cfg.headerWait,
 		WriteTimeout:   g.cfg.writeTimeout,
 		Expiry:         principal.Expiry,
+		Revoked:        revoked,
 		Deadline:       deadline,
 		Drain:          g.draining.Done(),
 		ReconnectRetry: func() time.Duration {
@@ -135,9 +142,19 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	}
 	stream := s.openOffStack(ctx, req)
 	if !sse {
-		// NDJSON has no reconnect protocol: a drain just ends it.
+		// NDJSON has no reconnect protocol: a drain just ends it, and so
+		// does a revocation.
 		stop := context.AfterFunc(g.draining, cancel)
 		defer stop()
+		if revoked != nil {
+			go func() {
+				select {
+				case <-revoked:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
 		return
 	}

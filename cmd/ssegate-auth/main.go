@@ -1,6 +1,7 @@
 // Command ssegate-auth serves the auth service over gRPC on -grpc-addr.
-// Every call must carry the identity the gateway verified, signed with the
-// shared -session-secret.
+// It signs sessions with the shared -session-secret (or
+// -session-signing-key-file), and every call must carry an identity token
+// of a gateway whose public key -identity-verification-keys names.
 package main
 
 import (
@@ -16,7 +17,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	if err := app.CheckSessionKeys(cfg, true); err != nil {
+	if err := app.CheckSessionKeys(cfg); err != nil {
+		return err
+	}
+	trust, err := app.LoadTrust(cfg)
+	if err != nil {
 		return err
 	}
 	tokens, err := app.TokenConfig(cfg, logger)
@@ -24,6 +29,6 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	return app.RunBackend(ctx, cfg.GRPCAddr, func() (*app.Backend, error) {
-		return app.NewAuthBackend(cfg, tokens, logger)
+		return app.NewAuthBackend(cfg, tokens, trust, logger)
 	}, logger)
 }

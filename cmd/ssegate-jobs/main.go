@@ -1,6 +1,8 @@
 // Command ssegate-jobs serves the jobs service over gRPC on -grpc-addr.
-// Every call must carry the identity the gateway verified, signed with the
-// shared -session-secret.
+// Every call must carry an identity token of a gateway whose public key
+// -identity-verification-keys names; it writes job logs to the logs
+// service at -logs-addr with identity tokens it signs with
+// -identity-signing-key-file, whose public key the logs service trusts.
 package main
 
 import (
@@ -17,10 +19,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	if err := app.CheckSessionKeys(cfg, false); err != nil {
+	trust, err := app.LoadTrust(cfg)
+	if err != nil {
 		return err
 	}
-	v, err := app.Verifier(cfg, logger)
+	signer, err := app.JobsIssuer(cfg, nil, "")
 	if err != nil {
 		return err
 	}
@@ -28,6 +31,6 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return errors.New("logs-addr: the logs service address is required")
 	}
 	return app.RunBackend(ctx, cfg.GRPCAddr, func() (*app.Backend, error) {
-		return app.NewJobsBackend(cfg, v, cfg.LogsAddrs, logger)
+		return app.NewJobsBackend(cfg, trust, signer, cfg.LogsAddrs, logger)
 	}, logger)
 }

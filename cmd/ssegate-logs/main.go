@@ -1,6 +1,7 @@
 // Command ssegate-logs serves the logs service over gRPC on -grpc-addr.
-// Every call must carry the identity the gateway verified, signed with the
-// shared -session-secret.
+// Every call must carry an identity token of a gateway whose public key
+// -identity-verification-keys names, or, for Append, of the jobs service
+// whose public key -jobs-identity-keys names.
 package main
 
 import (
@@ -16,14 +17,14 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	if err := app.CheckSessionKeys(cfg, false); err != nil {
-		return err
-	}
-	v, err := app.Verifier(cfg, logger)
+	trust, err := app.LoadTrust(cfg)
 	if err != nil {
 		return err
 	}
+	if len(trust.Jobs) == 0 {
+		logger.Warn("no jobs-identity-keys: the jobs service cannot write job logs")
+	}
 	return app.RunBackend(ctx, cfg.GRPCAddr, func() (*app.Backend, error) {
-		return app.NewLogsBackend(cfg, v, logger)
+		return app.NewLogsBackend(cfg, trust, logger)
 	}, logger)
 }

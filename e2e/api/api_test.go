@@ -33,26 +33,33 @@ func TestMain(m *testing.M) {
 
 type demo struct {
 	*app.Demo
-	t *testing.T
+	t   *testing.T
+	cfg config.Config
 }
 
 func startDemo(t *testing.T, pace time.Duration) *demo {
+	t.Helper()
+	return startDemoWith(t, func(c *config.Config) { c.JobPace = pace })
+}
+
+// startDemoWith starts the demo with the test defaults changed by edit.
+func startDemoWith(t *testing.T, edit func(*config.Config)) *demo {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
-	cfg.JobPace = pace
 	cfg.SessionSecret = strings.Repeat("s", 32)
 	// A 204 needs the backend's answer within the header wait: allow for a
 	// loaded machine.
 	cfg.HeaderWait = 5 * time.Second
+	edit(&cfg)
 	d, err := app.StartDemo(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	return &demo{Demo: d, t: t}
+	return &demo{Demo: d, t: t, cfg: cfg}
 }
 
 // client is a signed-in user.

@@ -200,7 +200,7 @@ func TestEventsPassNginxAsTheyAreSent(t *testing.T) {
 	demo := apptest.StartDemo(t, cfg)
 	proxy := startNginx(t, site{upstream: upstreamOf(t, demo.URL)})
 	c := apptest.SignIn(t, proxy, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "steps", "step 0"); err != nil {
@@ -259,7 +259,7 @@ func TestHeartbeatsOutlastNginxReadTimeout(t *testing.T) {
 			demo := apptest.StartDemo(t, cfg)
 			proxy := startNginx(t, site{upstream: upstreamOf(t, demo.URL)})
 			c := apptest.SignIn(t, proxy, "demo", nil)
-			logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+			logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			if _, err := logs.Append(ctx, "quiet", "one"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/app"
 	"github.com/ssegate/ssegate/internal/apptest"
 )
 
@@ -67,7 +69,7 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 				server: "add_header X-Upstream $upstream_addr always;\n" + tt.proxy,
 			})
 			c := apptest.SignIn(t, proxy, "demo", nil)
-			logs := apptest.DialLogs(t, sys.logs.Addr, c.Token(t))
+			logs := apptest.DialLogs(t, sys.logs.Addr, "demo", sys.keys.Gateway)
 
 			var sent []sentEvent
 			send := func() {
@@ -179,27 +181,32 @@ type sentEvent struct{ id, data string }
 // services are the auth, jobs and logs services, each its own process.
 type services struct {
 	bins             string
+	keys             apptest.Keys
 	auth, jobs, logs *apptest.Process
 }
 
 func startServices(t *testing.T, bins string) *services {
 	t.Helper()
-	s := &services{bins: bins}
+	s := &services{bins: bins, keys: apptest.WriteKeys(t)}
 	dir := t.TempDir()
-	common := []string{"-grpc-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret}
-	s.auth = apptest.StartProcess(t, bins+"/ssegate-auth", common...)
-	s.logs = apptest.StartProcess(t, bins+"/ssegate-logs", append(common, "-data-dir", dir+"/logs")...)
-	s.jobs = apptest.StartProcess(t, bins+"/ssegate-jobs", append(common, "-data-dir", dir+"/jobs", "-logs-addr", s.logs.Addr)...)
+	flags := func(service string, more ...string) []string {
+		return slices.Concat([]string{"-grpc-addr", "127.0.0.1:0"}, s.keys.ServiceFlags(service), more)
+	}
+	s.auth = apptest.StartProcess(t, bins+"/ssegate-auth", flags(app.AuthService, "-session-secret", upstreamsSecret, "-data-dir", dir+"/auth")...)
+	s.logs = apptest.StartProcess(t, bins+"/ssegate-logs", flags(app.LogsService, "-data-dir", dir+"/logs")...)
+	s.jobs = apptest.StartProcess(t, bins+"/ssegate-jobs", flags(app.JobsService, "-data-dir", dir+"/jobs", "-logs-addr", s.logs.Addr)...)
 	return s
 }
 
 // startGateway starts an ssegate gateway process in front of s on addr.
 func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
 	t.Helper()
-	return apptest.StartProcess(t, s.bins+"/ssegate", "-addr", addr, "-metrics-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret,
+	return apptest.StartProcess(t, s.bins+"/ssegate", append(s.keys.GatewayFlags(),
+		"-addr", addr, "-metrics-addr", "127.0.0.1:0", "-session-secret", upstreamsSecret,
 		"-upstream", "auth="+s.auth.Addr, "-upstream", "jobs="+s.jobs.Addr, "-upstream", "logs="+s.logs.Addr, "-reflection",
+		"-session-revocations", "auth",
 		"-trusted-proxies", "127.0.0.1", "-max-streams-per-user", "0",
-		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")
+		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")...)
 }
 
 // eventSource reads a stream as a browser's EventSource does: it sends

@@ -6,12 +6,14 @@
 package config
 
 import (
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +101,7 @@ type Config struct {
 	// "none" (every route is served without one).
 	Auth string `json:"auth" name:"auth" help:"session (a JWT session cookie) or none"`
 	Sessions
+	Identity
 	// AllowedOrigins are the cross origins allowed to call with cookies.
 	AllowedOrigins []string `json:"allowed_origins" name:"allowed-origins" help:"comma-separated origins allowed cross-origin with cookies"`
 	// PublicRoutes are routes served without a session besides those the
@@ -140,10 +143,30 @@ type Sessions struct {
 	// SessionUserClaim names the claim that holds the user (1 to 256
 	// printable ASCII characters).
 	SessionUserClaim string `json:"session_user_claim" name:"session-user-claim" help:"claim that names the user (sub, email, preferred_username, …)"`
-	// SessionClaims are the other claims passed on to upstreams, as the
-	// JSON object in x-ssegate-claims; a token whose claims take more than
-	// 4 KiB there is refused.
+	// SessionClaims are the other claims passed on to upstreams, inside
+	// the identity token of each upstream call; a token whose claims take
+	// more than 2 KiB as JSON is refused.
 	SessionClaims []string `json:"session_claims" name:"session-claims" help:"comma-separated claims passed on to upstreams (roles, tenant, …)"`
+	// SessionRevocations names the upstream that serves
+	// ssegate.v1.SessionRevocationService, the sessions its issuer ended
+	// before they expired: the gateway watches it, refuses their cookies
+	// and ends their streams. Empty: sessions end only when they expire.
+	SessionRevocations string `json:"session_revocations" name:"session-revocations" help:"upstream serving ssegate.v1.SessionRevocationService: revoked sessions are refused and their streams ended (empty: none)"`
+}
+
+// Identity describes the identity tokens this process signs: the
+// gateway's, one per upstream call on a user's behalf (audience: the
+// upstream's name), and, in a service, those of its calls to other
+// services for a user. Backends verify them with the public key alone.
+type Identity struct {
+	// IdentitySigningKeyFile is the PEM private key, ECDSA P-256 (ES256)
+	// or Ed25519 (EdDSA); empty: a fresh key each start, whose public key
+	// only the same process can hand on (the all-in-one demo).
+	IdentitySigningKeyFile string `json:"identity_signing_key_file" name:"identity-signing-key-file" help:"PEM private key (ECDSA P-256 or Ed25519) that signs the identity tokens sent to upstreams (default: a fresh one per start)"`
+	// IdentityKeyID is the key's kid, which verifiers look it up by.
+	IdentityKeyID string `json:"identity_key_id" name:"identity-key-id" help:"kid of identity-signing-key-file"`
+	// IdentityLifetime is how long an identity token is valid.
+	IdentityLifetime time.Duration `json:"identity_lifetime" name:"identity-lifetime" help:"lifetime of identity tokens (10s to 1h)"`
 }
 
 // Auth modes.
@@ -188,6 +211,7 @@ func Default() Config {
 			SessionIssuer:      "ssegate",
 			SessionUserClaim:   "sub",
 		},
+		Identity:    Identity{IdentityLifetime: identity.DefaultIdentityLifetime},
 		Docs:        true,
 		Metrics:     true,
 		MetricsAddr: "127.0.0.1:9464",
@@ -232,6 +256,7 @@ func (c Config) Validate() error {
 	c.validateStreams(v)
 	c.validateUpstreams(v)
 	c.validateSessions(v)
+	c.validateIdentity(v)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -398,6 +423,9 @@ func (c Config) validateUpstreams(v *validator) {
 func (c Config) validateSessions(v *validator) {
 	switch c.Auth {
 	case AuthNone:
+		if c.SessionRevocations != "" {
+			v.bad("session-revocations", "needs sessions (auth is none)")
+		}
 		return
 	case AuthSession:
 	default:
@@ -414,7 +442,10 @@ func (c Config) validateSessions(v *validator) {
 		v.bad("session-user-claim", "%q is a registered claim (iss, aud, exp, nbf, iat, jti), not a user", s.SessionUserClaim)
 	}
 	if identity.CheckClaims(s.SessionClaims) != nil {
-		v.bad("session-claims", "%q names an empty claim or one claim twice", s.SessionClaims)
+		v.bad("session-claims", "%q names an empty claim, one claim twice, or a claim identity tokens reserve (iss, sub, aud, exp, nbf, iat, jti, sid, act)", s.SessionClaims)
+	}
+	if r := s.SessionRevocations; r != "" && len(c.Upstreams) > 0 && !slices.ContainsFunc(c.Upstreams, func(u upstream.Config) bool { return u.Name == r }) {
+		v.bad("session-revocations", "%q is not one of the upstreams", r)
 	}
 	if s.SessionJWKSRefresh < MinJWKSRefresh {
 		v.bad("session-jwks-refresh", "%s is too short (at least %s)", s.SessionJWKSRefresh, MinJWKSRefresh)
@@ -449,6 +480,36 @@ func (c Config) validateSessions(v *validator) {
 			v.bad("session-jwks", "%q is not a file or an http(s) URL", j)
 		}
 	}
+}
+
+func (c Config) validateIdentity(v *validator) {
+	id := c.Identity
+	if (id.IdentitySigningKeyFile == "") != (id.IdentityKeyID == "") {
+		v.bad("identity-key-id", "identity-signing-key-file and identity-key-id go together")
+	}
+	if id.IdentitySigningKeyFile != "" {
+		// Loaded here so that a bad key stops the start, named.
+		if _, _, err := IdentityKey(id.IdentitySigningKeyFile); err != nil {
+			v.bad("identity-signing-key-file", "%v", err)
+		}
+	}
+	if id.IdentityLifetime < 10*time.Second || id.IdentityLifetime > time.Hour {
+		v.bad("identity-lifetime", "%s is outside 10s to 1h", id.IdentityLifetime)
+	}
+}
+
+// IdentityKey reads an identity signing key and returns it with its
+// algorithm: ES256 for ECDSA P-256, EdDSA for Ed25519.
+func IdentityKey(path string) (crypto.Signer, string, error) {
+	key, err := identity.LoadSigningKey(path)
+	if err != nil {
+		return nil, "", err
+	}
+	alg, err := identity.AlgorithmOf(key.Public())
+	if err != nil || alg == identity.RS256 {
+		return nil, "", fmt.Errorf("identity: %s is not an ECDSA P-256 or Ed25519 key", path)
+	}
+	return key, alg, nil
 }
 
 // ParsePrefix reads an IP address or a CIDR prefix; an address is a prefix

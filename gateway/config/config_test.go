@@ -95,6 +95,14 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		{"bad share mode", []string{"-stream-share", "/a.B/C=everyone"}, nil, "stream-share"},
 		{"bad share method", []string{"-stream-share", "Watch=public"}, nil, "stream-share"},
 		{"bad proxy prefix", []string{"-trusted-proxies", "10.0.0.0/33"}, nil, "trusted-proxies"},
+		{"reserved forwarded claim", []string{"-session-claims", "roles,sid"}, nil, "session-claims"},
+		{"identity key without kid", []string{"-identity-signing-key-file", "k.pem"}, nil, "identity-key-id"},
+		{"identity kid without key", []string{"-identity-key-id", "gw"}, nil, "identity-key-id"},
+		{"missing identity key", []string{"-identity-signing-key-file", "/nonexistent/k.pem", "-identity-key-id", "gw"}, nil, "identity-signing-key-file"},
+		{"identity tokens of hours", []string{"-identity-lifetime", "2h"}, nil, "identity-lifetime"},
+		{"identity tokens of a second", []string{"-identity-lifetime", "1s"}, nil, "identity-lifetime"},
+		{"revocations of no upstream", []string{"-upstream", "jobs=127.0.0.1:1", "-reflection", "-session-revocations", "auth"}, nil, "session-revocations"},
+		{"revocations without sessions", []string{"-auth", "none", "-session-revocations", "auth"}, nil, "session-revocations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,48 +8,45 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ssegate/ssegate/gateway/identity"
-	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 )
 
-// whoAmI answers with whatever principal the interceptor put in the context.
-type whoAmI struct {
-	authv1.UnimplementedAuthServiceServer
+// logsBackend answers Append with whoever the interceptor says calls, and
+// lets TailLogs through to its (empty) end.
+type logsBackend struct {
+	logsv1.UnimplementedLogServiceServer
 }
 
-func (whoAmI) Login(context.Context, *authv1.LoginRequest) (*authv1.LoginResponse, error) {
-	return &authv1.LoginResponse{}, nil
-}
-
-func (whoAmI) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.WhoAmIResponse, error) {
+func (logsBackend) Append(ctx context.Context, _ *logsv1.AppendRequest) (*logsv1.AppendResponse, error) {
 	p, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "no principal")
 	}
-	return &authv1.WhoAmIResponse{Principal: &authv1.Principal{Username: p.Subject, ExpireTime: timestamppb.New(p.Expiry)}}, nil
+	return nil, status.Error(codes.AlreadyExists, p.Subject+" by "+p.Actor)
 }
 
-// dial starts a backend behind the interceptors on bufconn and returns a
-// client that forwards the caller's identity.
-func dial(t *testing.T) *grpc.ClientConn {
+func (logsBackend) TailLogs(*logsv1.TailLogsRequest, logsv1.LogService_TailLogsServer) error {
+	return nil
+}
+
+// dial starts the logs backend behind its interceptor on bufconn and
+// returns a client connection with opts.
+func dial(t *testing.T, k keys, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer(newInterceptor(t).ServerOptions()...)
-	authv1.RegisterAuthServiceServer(srv, whoAmI{})
-	healthpb.RegisterHealthServer(srv, health.NewServer())
+	srv := grpc.NewServer(logsInterceptor(t, k).ServerOptions()...)
+	logsv1.RegisterLogServiceServer(srv, logsBackend{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve(lis)
 	}()
 	conn, err := grpc.NewClient("passthrough:///bufnet",
-		append(identity.DialOptions(),
+		append(opts,
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 			grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
@@ -63,44 +60,41 @@ func dial(t *testing.T) *grpc.ClientConn {
 	return conn
 }
 
-func TestClientInterceptorsForwardIdentity(t *testing.T) {
+// The jobs service calls the logs service as the job's owner: its
+// connection's interceptors sign a token for the principal in each call's
+// context, naming jobs as the actor, and the logs service lets jobs call
+// Append only. No session token is involved.
+func TestServiceCallsOnBehalfOfAUser(t *testing.T) {
 	t.Parallel()
-	conn := dial(t)
-	client := authv1.NewAuthServiceClient(conn)
-	hc := healthpb.NewHealthClient(conn)
-	tok := issue(t, "demo", t0)
-	signedIn := identity.NewContext(t.Context(), identity.Principal{Subject: "demo", Token: tok})
+	k := newKeys(t)
+	jobs := newMinter(t, k.jobs, clock)
+	conn := dial(t, k, jobs.DialOptions("logs")...)
+	client := logsv1.NewLogServiceClient(conn)
+	asAda := identity.NewContext(t.Context(), identity.Principal{Subject: "ada"})
 
-	res, err := client.WhoAmI(signedIn, &authv1.WhoAmIRequest{})
-	if err != nil {
-		t.Fatalf("WhoAmI signed in: %v", err)
+	_, err := client.Append(asAda, &logsv1.AppendRequest{})
+	if status.Code(err) != codes.AlreadyExists || status.Convert(err).Message() != "ada by jobs" {
+		t.Fatalf("Append as ada: %v, want the backend to see ada by jobs", err)
 	}
-	if res.GetPrincipal().GetUsername() != "demo" {
-		t.Fatalf("WhoAmI = %v, want demo", res)
+	if _, err := client.Append(t.Context(), &logsv1.AppendRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Append without a principal: %v, want UNAUTHENTICATED", err)
 	}
-	if _, err := client.WhoAmI(t.Context(), &authv1.WhoAmIRequest{}); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("WhoAmI anonymous: %v, want UNAUTHENTICATED", err)
-	}
-	if _, err := client.Login(t.Context(), &authv1.LoginRequest{}); err != nil {
-		t.Fatalf("public Login anonymous: %v", err)
-	}
-
-	ctx, cancel := context.WithCancel(signedIn)
-	defer cancel()
-	stream, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+	stream, err := client.TailLogs(asAda, &logsv1.TailLogsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("Watch signed in: %v", err)
+	if _, err := stream.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("TailLogs by jobs: %v, want PERMISSION_DENIED", err)
 	}
-	cancel()
 
-	anon, err := hc.Watch(t.Context(), &healthpb.HealthCheckRequest{})
+	// The gateway's tokens may call any method, streams included.
+	gw := newMinter(t, k.gateway, clock)
+	conn = dial(t, k, gw.DialOptions("logs")...)
+	stream, err = logsv1.NewLogServiceClient(conn).TailLogs(asAda, &logsv1.TailLogsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := anon.Recv(); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("Watch anonymous: %v, want UNAUTHENTICATED", err)
+	if _, err := stream.Recv(); err == nil || status.Code(err) != codes.OK && err.Error() != "EOF" {
+		t.Fatalf("TailLogs through the gateway: %v, want its end", err)
 	}
 }

@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"crypto"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -28,14 +29,18 @@ type issued struct {
 	claims  map[string]any
 }
 
-// issuedTokens signs a few tokens; HS256 at a fixed time is deterministic,
-// so every fuzz worker computes the same set.
+// issuedTokens signs a few tokens; HS256 at a fixed time with a fixed
+// session id is deterministic, so every fuzz worker computes the same set.
 func issuedTokens(tb testing.TB) map[string]issued {
 	tb.Helper()
 	iss := mustIssuer(tb, fuzzConfig())
 	out := map[string]issued{}
 	for _, sub := range []string{"demo", "ops", "a", strings.Repeat("z", identity.MaxSubjectSize)} {
-		out[mustIssue(tb, iss, sub, t0)] = issued{subject: sub}
+		tok, _, err := iss.Sign(identity.Grant{Subject: sub, Session: "fuzz-session"}, t0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[tok] = issued{subject: sub}
 	}
 	c := foreignClaims(t0)
 	hs := func(c jwt.MapClaims) string { return sign(tb, jwt.SigningMethodHS256, testSecret, "", c) }
@@ -64,7 +69,7 @@ func tokenSeeds(tb testing.TB, issued map[string]issued) []string {
 		hs(with(c, "aud", nil)),
 		hs(with(c, "email", nil)),
 		hs(with(c, "email", []any{"ada"})),
-		hs(with(c, "tenant", strings.Repeat("é", 700))),
+		hs(with(c, "tenant", strings.Repeat("é", 1100))),
 		sign(tb, jwt.SigningMethodHS384, testSecret, "", c),
 	)
 	return seeds
@@ -72,13 +77,14 @@ func tokenSeeds(tb testing.TB, issued map[string]issued) []string {
 
 // FuzzVerify: no input panics, every error is one of the two sentinels,
 // whatever is accepted is exactly a token the issuer signed, and its
-// principal's metadata is valid gRPC metadata.
+// principal reaches an upstream whole in an identity token.
 func FuzzVerify(f *testing.F) {
 	issued := issuedTokens(f)
 	for _, s := range tokenSeeds(f, issued) {
 		f.Add(s)
 	}
 	v := mustVerifier(f, fuzzConfig())
+	forward := newForwarder(f)
 	f.Fuzz(func(t *testing.T, token string) {
 		p, err := v.Verify(token, t0)
 		if err != nil {
@@ -97,54 +103,58 @@ func FuzzVerify(f *testing.F) {
 		if p.Subject != want.subject || p.Token != token || !reflect.DeepEqual(p.Claims, want.claims) {
 			t.Fatalf("principal %+v, want %+v", p, want)
 		}
-		checkMetadata(t, p)
+		got, err := forward(p)
+		if err != nil {
+			t.Fatalf("forwarding %+v: %v", p, err)
+		}
+		if got.Subject != p.Subject || got.Session != p.Session || !reflect.DeepEqual(got.Claims, p.Claims) {
+			t.Fatalf("upstream got %+v, want %+v", got, p)
+		}
 	})
 }
 
-// FuzzClaimsMetadata: whatever string a forwarded claim holds, the
-// metadata is printable ASCII, within the bound, and decodes to the claim
-// (each byte of invalid UTF-8 reads back as U+FFFD, as encoding/json
-// writes it).
-func FuzzClaimsMetadata(f *testing.F) {
+// newForwarder returns a function that signs p's identity token as a
+// gateway does and verifies it as its upstream does.
+func newForwarder(tb testing.TB) func(identity.Principal) (identity.Principal, error) {
+	key := ecKey(tb)
+	names := fuzzConfig().Claims
+	signer := mustIssuer(tb, identity.Config{Algorithm: identity.ES256, SigningKey: key, SigningKeyID: "gw",
+		Issuer: "ssegate", Lifetime: 5 * time.Minute})
+	upstream := mustVerifier(tb, identity.Config{Algorithm: identity.ES256, Issuer: "ssegate", Audience: "up",
+		VerificationKeys: map[string]crypto.PublicKey{"gw": key.Public()}, Claims: names})
+	return func(p identity.Principal) (identity.Principal, error) {
+		tok, _, err := signer.Sign(identity.Grant{Subject: p.Subject, Audience: "up", Session: p.Session, Claims: p.Claims, NotAfter: p.Expiry}, t0)
+		if err != nil {
+			return identity.Principal{}, err
+		}
+		return upstream.Verify(tok, t0)
+	}
+}
+
+// FuzzIdentityClaims: whatever string a forwarded claim holds, the
+// identity token carries it to the upstream, which reads back the same
+// value (each byte of invalid UTF-8 as U+FFFD, as encoding/json writes
+// it); exactly the claims over MaxClaimsSize fail.
+func FuzzIdentityClaims(f *testing.F) {
 	for _, s := range []string{"", "acme", "Zoë 😀", "\x00\x1f\x7f", "\xff\xfe", `"\`, "<&>", "\u2028\u2029", strings.Repeat("é", 700)} {
 		f.Add(s)
 	}
+	forward := newForwarder(f)
 	f.Fuzz(func(t *testing.T, s string) {
-		p := identity.Principal{Subject: "ada", Token: "tok", Claims: map[string]any{"tenant": s, "roles": []any{s}}}
-		vals := p.Metadata().Get(identity.MetadataClaims)
-		if len(vals) == 0 {
-			if len(s) < identity.MaxClaimsSize/16 {
-				t.Fatalf("claims of %d bytes left out", len(s))
+		claims := map[string]any{"tenant": s, "roles": []any{s}}
+		got, err := forward(identity.Principal{Subject: "ada", Session: "s1", Claims: claims})
+		if err != nil {
+			if raw, _ := json.Marshal(claims); len(raw) <= identity.MaxClaimsSize {
+				t.Fatalf("claims of %d bytes refused: %v", len(raw), err)
 			}
 			return
 		}
-		checkMetadata(t, p)
-		var back struct {
-			Tenant string
-			Roles  []string
-		}
-		if err := json.Unmarshal([]byte(vals[0]), &back); err != nil {
-			t.Fatalf("%q does not decode: %v", vals[0], err)
+		if raw, _ := json.Marshal(claims); len(raw) > identity.MaxClaimsSize {
+			t.Fatalf("claims of %d bytes accepted", len(raw))
 		}
 		want := strings.Map(func(r rune) rune { return r }, s) // each invalid byte as U+FFFD
-		if back.Tenant != want || len(back.Roles) != 1 || back.Roles[0] != want {
-			t.Fatalf("decoded %+v, want %q", back, want)
+		if got.Claims["tenant"] != want || !reflect.DeepEqual(got.Claims["roles"], []any{want}) || !utf8.ValidString(want) {
+			t.Fatalf("upstream read %#v, want %q", got.Claims, want)
 		}
 	})
-}
-
-// checkMetadata fails unless p's metadata values are what gRPC sends:
-// printable ASCII, with the claims within MaxClaimsSize.
-func checkMetadata(t *testing.T, p identity.Principal) {
-	t.Helper()
-	for k, vs := range p.Metadata() {
-		for _, v := range vs {
-			if !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
-				t.Fatalf("metadata %s = %q is not printable ASCII", k, v)
-			}
-			if k == identity.MetadataClaims && len(v) > identity.MaxClaimsSize {
-				t.Fatalf("claims metadata is %d bytes", len(v))
-			}
-		}
-	}
 }

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"crypto"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,18 +41,51 @@ func issue(t testing.TB, subject string, now time.Time) string {
 	return tok
 }
 
-func newInterceptor(t testing.TB) *identity.Interceptor {
+// keys are the two signers a backend trusts in these tests: the gateway
+// (every method) and the jobs service acting for users (Append only).
+type keys struct {
+	gateway, jobs identity.Config
+}
+
+func newKeys(t testing.TB) keys {
 	t.Helper()
-	v, err := identity.NewVerifier(cfg)
-	if err != nil {
-		t.Fatal(err)
+	return keys{
+		gateway: identity.Config{Algorithm: identity.ES256, SigningKey: ecKey(t), SigningKeyID: "gw",
+			Issuer: "ssegate", Lifetime: identity.DefaultIdentityLifetime},
+		jobs: identity.Config{Algorithm: identity.EdDSA, SigningKey: edKey(t), SigningKeyID: "jobs-1",
+			Issuer: "jobs", Actor: "jobs", Lifetime: identity.DefaultIdentityLifetime},
 	}
-	i, err := identity.NewInterceptor(v, identity.WithClock(clock),
+}
+
+// verifierFor returns how the backend named aud verifies c's tokens: its
+// public key only.
+func verifierFor(t testing.TB, c identity.Config, aud string) *identity.Verifier {
+	t.Helper()
+	return mustVerifier(t, identity.Config{Algorithm: c.Algorithm, Issuer: c.Issuer, Actor: c.Actor, Audience: aud,
+		VerificationKeys: map[string]crypto.PublicKey{c.SigningKeyID: c.SigningKey.Public()}})
+}
+
+// logsInterceptor is the logs service's: the gateway's tokens for logs,
+// and the jobs service's for Append.
+func logsInterceptor(t testing.TB, k keys) *identity.Interceptor {
+	t.Helper()
+	i, err := identity.NewInterceptor(verifierFor(t, k.gateway, "logs"),
+		identity.WithCaller(verifierFor(t, k.jobs, "logs"), logsv1.LogService_Append_FullMethodName),
+		identity.WithClock(clock),
 		identity.WithPublicMethods(authv1.AuthService_Login_FullMethodName, authv1.AuthService_Logout_FullMethodName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return i
+}
+
+func signGrant(t testing.TB, c identity.Config, g identity.Grant, now time.Time) string {
+	t.Helper()
+	tok, _, err := mustIssuer(t, c).Sign(g, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // fakeStream is the least of a grpc.ServerStream the interceptor touches.
@@ -63,17 +98,34 @@ func (f fakeStream) Context() context.Context { return f.ctx }
 
 func TestInterceptors(t *testing.T) {
 	t.Parallel()
-	good := issue(t, "demo", t0)
-	expired := issue(t, "demo", t0.Add(-2*time.Hour))
-	forged := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"iss": "ssegate-test", "sub": "ops", "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix(),
-	})
-	wrongKey, err := forged.SignedString([]byte("not the secret, but 32 bytes long"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const private = "/ssegate.jobs.v1.JobService/WatchJob"
+	k := newKeys(t)
+	ada := identity.Grant{Subject: "ada", Audience: "logs", Session: "s1"}
+	good := signGrant(t, k.gateway, ada, t0)
+	expired := signGrant(t, k.gateway, ada, t0.Add(-time.Hour))
+	forJobs := signGrant(t, k.gateway, identity.Grant{Subject: "ada", Audience: "jobs"}, t0)
+	otherKey := k.gateway
+	otherKey.SigningKey = ecKey(t)
+	wrongKey := signGrant(t, otherKey, ada, t0)
+	withActor := k.gateway
+	withActor.Actor = "jobs"
+	gatewayActing := signGrant(t, withActor, ada, t0)
+	byJobs := signGrant(t, k.jobs, identity.Grant{Subject: "ada", Audience: "logs"}, t0)
+	jobsForAuth := signGrant(t, k.jobs, identity.Grant{Subject: "ada", Audience: "auth"}, t0)
+	jobsWithGatewayKey := k.gateway
+	jobsWithGatewayKey.Issuer, jobsWithGatewayKey.Actor = "jobs", "jobs"
+	jobsForged := signGrant(t, jobsWithGatewayKey, identity.Grant{Subject: "ada", Audience: "logs"}, t0)
+	unknown := k.jobs
+	unknown.Issuer, unknown.Actor = "auth", "auth"
+	byUnknown := signGrant(t, unknown, identity.Grant{Subject: "ada", Audience: "logs"}, t0)
+	noneAlg := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "gw", jwt.MapClaims{
+		"iss": "ssegate", "sub": "ops", "aud": "logs", "iat": t0.Unix(), "exp": t0.Add(time.Minute).Unix()})
+	session := issue(t, "ada", t0) // the browser's own token
 
+	const (
+		tailLogs  = logsv1.LogService_TailLogs_FullMethodName
+		appendLog = logsv1.LogService_Append_FullMethodName
+	)
+	id := func(tok string) metadata.MD { return metadata.Pairs(identity.MetadataIdentity, tok) }
 	cases := []struct {
 		name    string
 		method  string
@@ -81,23 +133,36 @@ func TestInterceptors(t *testing.T) {
 		code    codes.Code
 		message string
 		subject string // principal the handler sees, "" for none
+		actor   string
 	}{
-		{name: "no metadata", method: private, code: codes.Unauthenticated, message: "sign in required"},
-		{name: "no token", method: private, md: metadata.Pairs("other", "x"), code: codes.Unauthenticated, message: "sign in required"},
-		{name: "subject without token", method: private, md: metadata.Pairs(identity.MetadataSubject, "demo"), code: codes.Unauthenticated},
-		{name: "empty token", method: private, md: metadata.Pairs(identity.MetadataToken, ""), code: codes.Unauthenticated},
-		{name: "garbage token", method: private, md: metadata.Pairs(identity.MetadataToken, "garbage"), code: codes.Unauthenticated, message: "sign in required"},
-		{name: "wrong key", method: private, md: metadata.Pairs(identity.MetadataToken, wrongKey), code: codes.Unauthenticated},
-		{name: "expired", method: private, md: metadata.Pairs(identity.MetadataToken, expired), code: codes.Unauthenticated, message: "session expired"},
-		{name: "two tokens", method: private, md: metadata.Pairs(identity.MetadataToken, good, identity.MetadataToken, good), code: codes.Unauthenticated},
-		{name: "good", method: private, md: metadata.Pairs(identity.MetadataToken, good), subject: "demo"},
-		{name: "subject comes from the token", method: private, md: metadata.Pairs(identity.MetadataToken, good, identity.MetadataSubject, "ops"), subject: "demo"},
+		{name: "no metadata", method: tailLogs, code: codes.Unauthenticated, message: "sign in required"},
+		{name: "no token", method: tailLogs, md: metadata.Pairs("other", "x"), code: codes.Unauthenticated, message: "sign in required"},
+		{name: "subject without token", method: tailLogs, md: metadata.Pairs(identity.MetadataSubject, "ada"), code: codes.Unauthenticated},
+		{name: "empty token", method: tailLogs, md: id(""), code: codes.Unauthenticated},
+		{name: "garbage token", method: tailLogs, md: id("garbage"), code: codes.Unauthenticated, message: "sign in required"},
+		{name: "the browser's session token", method: tailLogs, md: id(session), code: codes.Unauthenticated},
+		{name: "session token in the old key", method: tailLogs, md: metadata.Pairs("x-ssegate-token", session), code: codes.Unauthenticated},
+		{name: "wrong key", method: tailLogs, md: id(wrongKey), code: codes.Unauthenticated},
+		{name: "alg none", method: tailLogs, md: id(noneAlg), code: codes.Unauthenticated},
+		{name: "another upstream's token", method: tailLogs, md: id(forJobs), code: codes.Unauthenticated},
+		{name: "expired", method: tailLogs, md: id(expired), code: codes.Unauthenticated, message: "session expired"},
+		{name: "two tokens", method: tailLogs, md: metadata.Pairs(identity.MetadataIdentity, good, identity.MetadataIdentity, good), code: codes.Unauthenticated},
+		{name: "gateway", method: tailLogs, md: id(good), subject: "ada"},
+		{name: "gateway on a caller's method", method: appendLog, md: id(good), subject: "ada"},
+		{name: "subject comes from the token", method: tailLogs, md: metadata.Pairs(identity.MetadataIdentity, good, identity.MetadataSubject, "ops"), subject: "ada"},
+		{name: "gateway key naming an actor", method: tailLogs, md: id(gatewayActing), code: codes.Unauthenticated},
+		{name: "caller on its method", method: appendLog, md: id(byJobs), subject: "ada", actor: "jobs"},
+		{name: "caller on another method", method: tailLogs, md: id(byJobs), code: codes.PermissionDenied},
+		{name: "caller for another audience", method: appendLog, md: id(jobsForAuth), code: codes.Unauthenticated},
+		{name: "caller's name with the gateway's key", method: appendLog, md: id(jobsForged), code: codes.Unauthenticated},
+		{name: "untrusted issuer", method: appendLog, md: id(byUnknown), code: codes.Unauthenticated},
 		{name: "public without token", method: authv1.AuthService_Login_FullMethodName},
-		{name: "public with garbage", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(identity.MetadataToken, "garbage")},
-		{name: "public with good token", method: authv1.AuthService_Logout_FullMethodName, md: metadata.Pairs(identity.MetadataToken, good), subject: "demo"},
+		{name: "public with garbage", method: authv1.AuthService_Logout_FullMethodName, md: id("garbage")},
+		{name: "public with a caller's token it may not use", method: authv1.AuthService_Logout_FullMethodName, md: id(byJobs)},
+		{name: "public with good token", method: authv1.AuthService_Logout_FullMethodName, md: id(good), subject: "ada"},
 		{name: "whoami is not public", method: authv1.AuthService_WhoAmI_FullMethodName, code: codes.Unauthenticated},
 	}
-	ic := newInterceptor(t)
+	ic := logsInterceptor(t, k)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -119,8 +184,8 @@ func TestInterceptors(t *testing.T) {
 				switch {
 				case tc.subject == "" && seen != nil:
 					t.Fatalf("%s: handler saw %+v, want no principal", kind, *seen)
-				case tc.subject != "" && (seen == nil || seen.Subject != tc.subject):
-					t.Fatalf("%s: handler saw %v, want %q", kind, seen, tc.subject)
+				case tc.subject != "" && (seen == nil || seen.Subject != tc.subject || seen.Actor != tc.actor):
+					t.Fatalf("%s: handler saw %+v, want %q acted for by %q", kind, seen, tc.subject, tc.actor)
 				}
 			}
 
@@ -151,43 +216,33 @@ func TestInterceptors(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	v, err := identity.NewVerifier(cfg)
-	if err != nil {
-		t.Fatal(err)
+	k := newKeys(t)
+	v := verifierFor(t, k.gateway, "logs")
+	jobs := verifierFor(t, k.jobs, "logs")
+	noActor := k.jobs
+	noActor.Actor = ""
+	for _, tc := range []struct {
+		name string
+		v    *identity.Verifier
+		opts []identity.InterceptorOption
+	}{
+		{"nil verifier", nil, nil},
+		{"nil clock", v, []identity.InterceptorOption{identity.WithClock(nil)}},
+		{"short method name", v, []identity.InterceptorOption{identity.WithPublicMethods("Login")}},
+		{"nil caller", v, []identity.InterceptorOption{identity.WithCaller(nil, "/a.B/C")}},
+		{"caller method not a full name", v, []identity.InterceptorOption{identity.WithCaller(jobs, "Append")}},
+		{"caller twice", v, []identity.InterceptorOption{identity.WithCaller(jobs, "/a.B/C"), identity.WithCaller(jobs, "/a.B/D")}},
+		{"caller with the gateway's issuer", v, []identity.InterceptorOption{identity.WithCaller(v, "/a.B/C")}},
+		{"caller without an actor", v, []identity.InterceptorOption{identity.WithCaller(verifierFor(t, noActor, "logs"), "/a.B/C")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := identity.NewInterceptor(tc.v, tc.opts...); err == nil {
+				t.Fatal("accepted")
+			}
+		})
 	}
-	if _, err := identity.NewInterceptor(nil); err == nil {
-		t.Error("nil verifier accepted")
-	}
-	if _, err := identity.NewInterceptor(v, identity.WithClock(nil)); err == nil {
-		t.Error("nil clock accepted")
-	}
-	if _, err := identity.NewInterceptor(v, identity.WithPublicMethods("Login")); err == nil {
-		t.Error("short method name accepted")
-	}
-	if i, err := identity.NewInterceptor(v); err != nil || len(i.ServerOptions()) != 2 {
+	if i, err := identity.NewInterceptor(v, identity.WithCaller(jobs, "/a.B/C")); err != nil || len(i.ServerOptions()) != 2 {
 		t.Errorf("New: %v", err)
-	}
-}
-
-func TestOutgoing(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	if got := identity.Outgoing(ctx); got != ctx {
-		t.Error("Outgoing changed a context without a principal")
-	}
-	p := identity.Principal{Subject: "demo", Token: "tok"}
-	ctx = metadata.AppendToOutgoingContext(ctx, "trace", "t1", identity.MetadataToken, "stale", identity.MetadataSubject, "ops")
-	out := identity.Outgoing(identity.NewContext(ctx, p))
-	md, _ := metadata.FromOutgoingContext(out)
-	want := map[string]string{identity.MetadataToken: "tok", identity.MetadataSubject: "demo", "trace": "t1"}
-	for k, v := range want {
-		if got := md.Get(k); len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want [%s]", k, got, v)
-		}
-	}
-	// The caller's context is untouched.
-	orig, _ := metadata.FromOutgoingContext(ctx)
-	if got := orig.Get(identity.MetadataToken); len(got) != 1 || got[0] != "stale" {
-		t.Errorf("caller's metadata changed: %q", got)
 	}
 }

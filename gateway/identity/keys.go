@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -112,4 +114,22 @@ func LoadVerificationKeys(pairs []string) (map[string]crypto.PublicKey, error) {
 		}
 	}
 	return keys, nil
+}
+
+// AlgorithmOf names the algorithm that keys of pub's type sign with:
+// ES256 for ECDSA P-256, EdDSA for Ed25519, RS256 for RSA of at least 2048
+// bits.
+func AlgorithmOf(pub crypto.PublicKey) (string, error) {
+	for _, alg := range []string{ES256, EdDSA, RS256} {
+		if CheckKey(alg, pub) == nil {
+			return alg, nil
+		}
+	}
+	return "", fmt.Errorf("identity: no algorithm for a %T", pub)
+}
+
+// NewSigningKey returns a fresh ECDSA P-256 key for ES256, for a process
+// whose identity tokens only verifiers in the same process need to check.
+func NewSigningKey() (crypto.Signer, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }

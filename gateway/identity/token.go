@@ -1,13 +1,16 @@
 package identity
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -38,8 +41,9 @@ const (
 	// MaxSubjectSize bounds a subject in bytes.
 	MaxSubjectSize = 256
 	// MaxClaimsSize bounds the forwarded claims of a token, encoded as
-	// in MetadataClaims, in bytes. A token over it is refused whole.
-	MaxClaimsSize = 4096
+	// JSON, in bytes. A token over it is refused whole: they travel on
+	// in every identity token, which must stay within MaxTokenSize.
+	MaxClaimsSize = 2048
 )
 
 // Errors of Issue and Verify. Verify wraps one of ErrTokenInvalid and
@@ -48,12 +52,18 @@ var (
 	ErrTokenInvalid = errors.New("identity: invalid session token")
 	ErrTokenExpired = errors.New("identity: session expired")
 	ErrBadSubject   = errors.New("identity: subject must be 1 to 256 printable ASCII characters")
+	// ErrBadGrant is the error of Sign for a grant it cannot sign: a
+	// session id that is not 1 to 256 printable ASCII characters, or a
+	// claim with a reserved name. (A grant whose session has ended is
+	// ErrTokenExpired.)
+	ErrBadGrant = errors.New("identity: bad grant")
 	// ErrClaimsTooLarge is the detail of a token whose forwarded claims
 	// are over MaxClaimsSize.
 	ErrClaimsTooLarge = errors.New("identity: forwarded claims are too large")
 )
 
-// Config describes how session tokens are signed and verified.
+// Config describes how tokens are signed and verified: session tokens,
+// and the identity tokens of calls to backends.
 //
 // With HS256 (the default) Secret signs and verifies. With ES256, RS256 or
 // EdDSA, SigningKey (an *ecdsa.PrivateKey, *rsa.PrivateKey or
@@ -94,6 +104,12 @@ type Config struct {
 	// one of them is accepted without it; one whose copied claims encode
 	// to more than MaxClaimsSize bytes is refused.
 	Claims []string
+	// Actor, when set, names the service that signs the tokens on its
+	// users' behalf: an Issuer writes it as the actor claim ("act":
+	// {"sub": Actor}, RFC 8693) and a Verifier requires exactly it there.
+	// A Verifier without Actor reads an actor claim into Principal.Actor
+	// when there is one, and requires none.
+	Actor string
 	// Lifetime is how long a token is valid; zero means DefaultLifetime.
 	Lifetime time.Duration
 	// ClockSkew is the leeway on exp, nbf and iat; zero means DefaultClockSkew.
@@ -112,6 +128,7 @@ type keys struct {
 	audience string
 	user     string
 	claims   []string
+	actor    string
 	lifetime time.Duration
 	skew     time.Duration
 }
@@ -122,6 +139,7 @@ func (c Config) validate() (*keys, error) {
 		audience: c.Audience,
 		user:     c.UserClaim,
 		keySet:   c.KeySet,
+		actor:    c.Actor,
 		lifetime: c.Lifetime,
 		skew:     c.ClockSkew,
 		kid:      c.SigningKeyID,
@@ -147,6 +165,9 @@ func (c Config) validate() (*keys, error) {
 	}
 	if err := CheckClaims(c.Claims); err != nil {
 		return nil, err
+	}
+	if k.actor != "" && !ValidSubject(k.actor) {
+		return nil, fmt.Errorf("identity: actor %q is not 1 to %d printable ASCII characters", k.actor, MaxSubjectSize)
 	}
 	k.claims = append([]string(nil), c.Claims...)
 	switch c.Algorithm {
@@ -242,18 +263,30 @@ func CheckUserClaim(name string) error {
 	return nil
 }
 
+// reserved are the claims an identity token gives a meaning of its own
+// (see Grant): a forwarded claim cannot take one of these names.
+var reserved = map[string]bool{
+	"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"sub": true, "sid": true, "act": true, "session_exp": true,
+}
+
 // CheckClaims reports whether names can be Config.Claims: none empty, none
-// twice.
+// twice, none a claim that identity tokens reserve (iss, sub, aud, exp,
+// nbf, iat, jti, sid, act, session_exp).
 func CheckClaims(names []string) error {
 	seen := make(map[string]bool, len(names))
 	for _, name := range names {
-		if name == "" || seen[name] {
-			return fmt.Errorf("identity: forwarded claim %q is empty or named twice", name)
+		if name == "" || seen[name] || reserved[name] {
+			return fmt.Errorf("identity: forwarded claim %q is empty, named twice or reserved", name)
 		}
 		seen[name] = true
 	}
 	return nil
 }
+
+// NewSessionID returns a fresh random session id: 26 lower-case letters
+// and digits (128 random bits).
+func NewSessionID() string { return strings.ToLower(rand.Text()) }
 
 // ValidSubject reports whether s can be a subject: 1 to MaxSubjectSize
 // printable ASCII characters, as gRPC metadata values must be.
@@ -269,7 +302,9 @@ func ValidSubject(s string) bool {
 	return true
 }
 
-// Issuer signs session tokens.
+// Issuer signs tokens: session tokens (Issue) at a sign-in service,
+// identity tokens (Sign, through a Minter) at the gateway and at services
+// that call others for users.
 type Issuer struct {
 	k *keys
 }
@@ -289,25 +324,76 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 // Lifetime is how long the tokens this issuer signs are valid.
 func (i *Issuer) Lifetime() time.Duration { return i.k.lifetime }
 
-// Issue signs a token for subject, valid from now for the configured
-// lifetime, and returns it with its expiry (whole seconds, as in the token).
+// Issue signs a session token for subject with a fresh session id (the
+// "sid" claim, which a revocation names), valid from now for the
+// configured lifetime, and returns it with its expiry (whole seconds, as
+// in the token).
 func (i *Issuer) Issue(subject string, now time.Time) (string, time.Time, error) {
-	if !ValidSubject(subject) {
+	return i.Sign(Grant{Subject: subject, Session: NewSessionID()}, now)
+}
+
+// Grant is what one token says: whom it names, for which audience, in
+// which session, with which other claims.
+type Grant struct {
+	// Subject is the user, written as "sub" and in Config.UserClaim.
+	Subject string
+	// Audience is the "aud" claim; empty means Config.Audience.
+	Audience string
+	// Session is the "sid" claim, left out when empty.
+	Session string
+	// Claims are other claims to write (the forwarded claims); none may
+	// be reserved (see CheckClaims).
+	Claims map[string]any
+	// NotAfter, when not zero, is when the session ends: it caps the
+	// token's expiry, so an identity token never outlives its session, and
+	// is written as "session_exp" (Principal.SessionExpiry), so a backend
+	// can tell the user when to sign in again.
+	NotAfter time.Time
+}
+
+// Sign signs a token of g, valid from now for the configured lifetime or
+// until g.NotAfter if that is sooner, and returns it with its expiry
+// (whole seconds, as in the token). With Config.Actor it names the actor.
+func (i *Issuer) Sign(g Grant, now time.Time) (string, time.Time, error) {
+	if !ValidSubject(g.Subject) {
 		return "", time.Time{}, ErrBadSubject
+	}
+	if g.Session != "" && !ValidSubject(g.Session) {
+		return "", time.Time{}, fmt.Errorf("%w: session id", ErrBadGrant)
 	}
 	now = now.Truncate(time.Second)
 	exp := now.Add(i.k.lifetime)
-	c := jwt.MapClaims{
-		"iss": i.k.issuer,
-		"sub": subject,
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": exp.Unix(),
+	if !g.NotAfter.IsZero() && g.NotAfter.Before(exp) {
+		exp = g.NotAfter.Truncate(time.Second)
 	}
-	if i.k.audience != "" {
-		c["aud"] = i.k.audience
+	if !exp.After(now) {
+		return "", time.Time{}, fmt.Errorf("%w: the grant's session has ended", ErrTokenExpired)
 	}
-	c[i.k.user] = subject
+	c := make(jwt.MapClaims, len(g.Claims)+8)
+	for name, v := range g.Claims {
+		if reserved[name] || name == "" {
+			return "", time.Time{}, fmt.Errorf("%w: claim %q is reserved", ErrBadGrant, name)
+		}
+		c[name] = v
+	}
+	c["iss"] = i.k.issuer
+	c["sub"] = g.Subject
+	c["iat"] = now.Unix()
+	c["nbf"] = now.Unix()
+	c["exp"] = exp.Unix()
+	if aud := cmp.Or(g.Audience, i.k.audience); aud != "" {
+		c["aud"] = aud
+	}
+	if g.Session != "" {
+		c["sid"] = g.Session
+	}
+	if !g.NotAfter.IsZero() {
+		c["session_exp"] = g.NotAfter.Unix()
+	}
+	if i.k.actor != "" {
+		c["act"] = map[string]any{"sub": i.k.actor}
+	}
+	c[i.k.user] = g.Subject
 	t := jwt.NewWithClaims(i.k.alg, c)
 	if i.k.kid != "" {
 		t.Header["kid"] = i.k.kid

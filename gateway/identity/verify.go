@@ -33,7 +33,8 @@ func CheckKey(alg string, pub crypto.PublicKey) error {
 	return nil
 }
 
-// Verifier checks session tokens.
+// Verifier checks tokens: session tokens at the gateway, identity tokens
+// at a backend.
 type Verifier struct {
 	k *keys
 }
@@ -46,6 +47,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	return &Verifier{k: k}, nil
 }
+
+// Issuer is the "iss" the verifier requires.
+func (v *Verifier) Issuer() string { return v.k.issuer }
 
 // Verify checks token's size, algorithm, key, signature, issuer, audience,
 // user claim, forwarded claims and times (exp required; exp, nbf and iat
@@ -82,7 +86,8 @@ func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	exp, _ := c.GetExpirationTime() // required, so present and valid
-	return Principal{Subject: c.user, Expiry: exp.Time, Token: token, Claims: c.forwarded}, nil
+	return Principal{Subject: c.user, Expiry: exp.Time, SessionExpiry: c.sessionExp, Token: token,
+		Session: c.session, Actor: c.actor, Claims: c.forwarded}, nil
 }
 
 // key picks the verification key. The method was already checked against
@@ -119,9 +124,12 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 // forwarded claims.
 type tokenClaims struct {
 	jwt.MapClaims
-	k         *keys
-	user      string
-	forwarded map[string]any
+	k          *keys
+	user       string
+	session    string
+	sessionExp time.Time
+	actor      string
+	forwarded  map[string]any
 }
 
 // UnmarshalJSON decodes the claims with json.Number for numbers.
@@ -143,7 +151,7 @@ const maxTime = 253402300799
 
 // Validate implements jwt.ClaimsValidator.
 func (c *tokenClaims) Validate() error {
-	for _, name := range []string{"exp", "nbf", "iat"} {
+	for _, name := range []string{"exp", "nbf", "iat", "session_exp"} {
 		if n, ok := c.MapClaims[name].(json.Number); ok {
 			if f, err := n.Float64(); err != nil || f < 0 || f > maxTime {
 				return fmt.Errorf("%w: %s out of range", jwt.ErrInvalidType, name)
@@ -154,6 +162,14 @@ func (c *tokenClaims) Validate() error {
 	if !ok || !ValidSubject(user) {
 		return fmt.Errorf("%w (claim %q)", ErrBadSubject, c.k.user)
 	}
+	session, err := c.optionalString("sid")
+	if err != nil {
+		return err
+	}
+	actor, err := c.actorClaim()
+	if err != nil {
+		return err
+	}
 	var fwd map[string]any
 	for _, name := range c.k.claims {
 		if val, ok := c.MapClaims[name]; ok {
@@ -163,11 +179,55 @@ func (c *tokenClaims) Validate() error {
 			fwd[name] = val
 		}
 	}
-	if _, err := encodeClaims(fwd); err != nil {
+	if err := checkClaimsSize(fwd); err != nil {
 		return err
 	}
-	c.user, c.forwarded = user, fwd
+	if n, ok := c.MapClaims["session_exp"]; ok {
+		num, ok := n.(json.Number)
+		secs, err := num.Int64()
+		if !ok || err != nil {
+			return fmt.Errorf("%w (claim \"session_exp\")", errBadClaim)
+		}
+		c.sessionExp = time.Unix(secs, 0)
+	}
+	c.user, c.session, c.actor, c.forwarded = user, session, actor, fwd
 	return nil
+}
+
+// errBadClaim is the detail of a token whose sid or act is malformed, or
+// whose act names another actor than the one required.
+var errBadClaim = errors.New("identity: malformed or unexpected session or actor claim")
+
+// optionalString returns the claim name, which when present must be a
+// string that ValidSubject accepts.
+func (c *tokenClaims) optionalString(name string) (string, error) {
+	v, ok := c.MapClaims[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || !ValidSubject(s) {
+		return "", fmt.Errorf("%w (claim %q)", errBadClaim, name)
+	}
+	return s, nil
+}
+
+// actorClaim returns act.sub (RFC 8693), required to be the configured
+// actor when there is one.
+func (c *tokenClaims) actorClaim() (string, error) {
+	v, ok := c.MapClaims["act"]
+	if !ok {
+		if c.k.actor != "" {
+			return "", fmt.Errorf("%w: no actor, want %q", errBadClaim, c.k.actor)
+		}
+		return "", nil
+	}
+	act, ok := v.(map[string]any)
+	sub, _ := act["sub"].(string)
+	if !ok || !ValidSubject(sub) || (c.k.actor != "" && sub != c.k.actor) {
+		return "", fmt.Errorf("%w (claim \"act\")", errBadClaim)
+	}
+	return sub, nil
 }
 
 // onlyExpired reports whether exp is the only thing wrong with a token whose
@@ -179,7 +239,7 @@ func onlyExpired(err error) bool {
 	for _, other := range []error{
 		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenNotValidYet,
 		jwt.ErrTokenUsedBeforeIssued, jwt.ErrTokenRequiredClaimMissing, jwt.ErrInvalidType,
-		ErrBadSubject, ErrClaimsTooLarge, errClaimsEncoding,
+		ErrBadSubject, ErrClaimsTooLarge, errClaimsEncoding, errBadClaim,
 	} {
 		if errors.Is(err, other) {
 			return false

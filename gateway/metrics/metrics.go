@@ -61,7 +61,7 @@ func New() *Metrics {
 		}, route),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "streams_ended_total",
-			Help: "SSE streams ended, by route, outcome (ended, failed, interrupted, reconnect, client_gone, refused, no_content, expired) and gRPC code.",
+			Help: "SSE streams ended, by route, outcome (ended, failed, interrupted, reconnect, client_gone, refused, no_content, expired, revoked) and gRPC code.",
 		}, []string{"route", "outcome", "code"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "streams_rejected_total",

@@ -2,8 +2,8 @@
 //
 // The handler goroutine is the only writer: a receive goroutine reads
 // messages from the backend into a bounded channel, and the writer selects
-// on that channel, the heartbeat timer, the session expiry and the client's
-// context. A client that goes away cancels the upstream stream through the
+// on that channel, the heartbeat timer, the session's expiry and
+// revocation, and the client's context. A client that goes away cancels the upstream stream through the
 // context the caller derived it from.
 package relay
 
@@ -69,6 +69,9 @@ type Config struct {
 	// Expiry ends the stream with an UNAUTHENTICATED error event; the zero
 	// time means never.
 	Expiry time.Time
+	// Revoked, when closed, ends the stream the same way: its session was
+	// revoked (signed out). Nil means never.
+	Revoked <-chan struct{}
 	// Queue bounds the messages received but not yet written.
 	Queue int
 	// QueueBytes bounds the same messages by their encoded size.
@@ -119,9 +122,12 @@ const (
 	// Reconnect: the gateway ended the stream (lifetime or drain) with a
 	// reconnect event; the client resumes, perhaps on another instance.
 	Reconnect
+	// Revoked: the session was revoked; an UNAUTHENTICATED error event was
+	// sent.
+	Revoked
 )
 
-var outcomeNames = [...]string{"no_content", "refused", "ended", "failed", "interrupted", "expired", "client_gone", "reconnect"}
+var outcomeNames = [...]string{"no_content", "refused", "ended", "failed", "interrupted", "expired", "client_gone", "reconnect", "revoked"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -478,6 +484,11 @@ func (p *pump) loop(ctx context.Context, items <-chan Item, taken func(Item)) Re
 		case <-expired:
 			p.buf = p.appendError(p.buf[:0], codes.Unauthenticated, "session expired")
 			p.res.Outcome, p.res.Code = Expired, codes.Unauthenticated
+			p.write()
+			return p.res
+		case <-p.cfg.Revoked:
+			p.buf = p.appendError(p.buf[:0], codes.Unauthenticated, "session ended")
+			p.res.Outcome, p.res.Code = Revoked, codes.Unauthenticated
 			p.write()
 			return p.res
 		case r := <-items:

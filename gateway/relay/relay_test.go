@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -327,5 +328,32 @@ func TestLargeMessageNotRetained(t *testing.T) {
 		if n > 64<<10 {
 			t.Fatalf("a message of %d bytes was kept for reuse", n)
 		}
+	}
+}
+
+// A revoked session ends its stream at once with an UNAUTHENTICATED error
+// event, whatever the backend is doing.
+func TestRevokedSessionEndsTheStream(t *testing.T) {
+	t.Parallel()
+	w := newWriter(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s := &fakeStream{ctx: ctx, items: []proto.Message{event("1", "", "first")}, idle: true}
+	revoked := make(chan struct{})
+	cfg := config(t)
+	cfg.Revoked = revoked
+	done := make(chan relay.Result, 1)
+	go func() { done <- relay.Serve(ctx, w, s, cfg) }()
+	for !strings.Contains(w.String(), "data: first") {
+		time.Sleep(time.Millisecond) // until the first event is out
+	}
+	close(revoked)
+	res := <-done
+	want := ": ok\nid: 1\ndata: first\n\nevent: error\ndata: {\"code\":\"UNAUTHENTICATED\",\"message\":\"session ended\"}\n\n"
+	if got := w.String(); got != want {
+		t.Fatalf("body\n got %q\nwant %q", got, want)
+	}
+	if res.Outcome != relay.Revoked || res.Outcome.String() != "revoked" || res.Code != codes.Unauthenticated {
+		t.Fatalf("result %+v, want revoked UNAUTHENTICATED", res)
 	}
 }

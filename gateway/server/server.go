@@ -16,6 +16,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/health"
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/metrics"
 	"github.com/ssegate/ssegate/gateway/session"
 	"github.com/ssegate/ssegate/gateway/upstream"
@@ -56,6 +58,7 @@ type Server struct {
 	logger   *slog.Logger
 	sessions *session.Middleware // nil with -auth none
 	keys     io.Closer           // stops the session keys' refreshes
+	revoked  *revocations        // nil without session-revocations
 	stopping atomic.Bool
 
 	mu      sync.Mutex // serializes Reload
@@ -71,6 +74,8 @@ type options struct {
 	gatewayOpts []gateway.Option
 	dialOpts    []upstream.DialOption
 	loadOpts    []upstream.LoadOption
+	identityKey crypto.Signer
+	identityKID string
 }
 
 type handler struct {
@@ -116,15 +121,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if cfg.Metrics {
 		s.Metrics = metrics.New()
 	}
+	s.revoked = s.newRevocations()
 	if s.sessions, s.keys, err = s.newSessions(ctx); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, s.keys.Close())
+			err = errors.Join(err, s.keys.Close(), s.revoked.Close())
 		}
 	}()
-	if s.Gateway, err = gateway.New(s.gatewayOptions()...); err != nil {
+	minter, err := s.newMinter()
+	if err != nil {
+		return nil, err
+	}
+	if s.Gateway, err = gateway.New(s.gatewayOptions(minter)...); err != nil {
 		return nil, err
 	}
 	up, err := s.load(ctx, cfg.Upstreams)
@@ -132,6 +142,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	if err := s.use(up); err != nil {
+		return nil, errors.Join(err, up.closeExcept(nil))
+	}
+	if err := s.watchRevocations(); err != nil {
 		return nil, errors.Join(err, up.closeExcept(nil))
 	}
 	hosts, err := allowedHosts(cfg)
@@ -153,19 +166,23 @@ func (s *Server) newSessions(ctx context.Context) (*session.Middleware, io.Close
 	if err != nil || v == nil {
 		return nil, keys, err
 	}
-	m, err := session.NewMiddleware(v,
+	opts := []session.Option{
 		session.WithCookieName(s.cfg.CookieName()),
 		session.WithAllowedOrigins(s.cfg.AllowedOrigins...),
 		session.WithTLS(s.cfg.TLS() || s.cfg.PublicHTTPS),
 		session.WithLogger(s.logger),
-	)
+	}
+	if s.revoked != nil {
+		opts = append(opts, session.WithRevocations(s.revoked.set))
+	}
+	m, err := session.NewMiddleware(v, opts...)
 	if err != nil {
 		return nil, nil, errors.Join(err, keys.Close())
 	}
 	return m, keys, nil
 }
 
-func (s *Server) gatewayOptions() []gateway.Option {
+func (s *Server) gatewayOptions(minter *identity.Minter) []gateway.Option {
 	cfg := s.cfg
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -199,6 +216,12 @@ func (s *Server) gatewayOptions() []gateway.Option {
 	if s.sessions != nil {
 		opts = append(opts, gateway.WithServeMuxOptions(s.sessions.ServeMuxOptions()...))
 	}
+	if minter != nil {
+		opts = append(opts, gateway.WithIdentity(minter))
+	}
+	if s.revoked != nil {
+		opts = append(opts, gateway.WithRevocations(s.revoked.set))
+	}
 	if s.Metrics != nil {
 		opts = append(opts, gateway.WithObserver(s.Metrics))
 	}
@@ -231,8 +254,9 @@ func (s *Server) Scheme() string {
 // session middleware the docs, the extra handlers and the gateway's routes.
 func (s *Server) Handler() http.Handler { return s.HTTP.Handler }
 
-// Ready returns nil when the server should get traffic: it is not stopping
-// and every upstream has a healthy connection.
+// Ready returns nil when the server should get traffic: it is not stopping,
+// every upstream has a healthy connection, and with session-revocations it
+// follows the issuer's revocations.
 func (s *Server) Ready() error {
 	rep := health.Run(s.checks()...)
 	if rep.Status == "ok" {
@@ -250,6 +274,13 @@ func (s *Server) checks() []health.Check {
 	}}}
 	for _, u := range s.current.Load().list {
 		checks = append(checks, health.Conn(u.cfg.Name, u.conn))
+	}
+	if s.revoked != nil && s.revoked.watcher != nil {
+		// Fail open, but not ready: a gateway that cannot follow the
+		// revocations still serves (locking everyone out while the issuer
+		// is away would be worse), keeps the revocations it has, and asks
+		// the load balancer for no traffic until it follows them again.
+		checks = append(checks, health.Check{Name: "revocations", Err: s.revoked.watcher.Err})
 	}
 	return checks
 }
@@ -300,13 +331,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.logger.Info("stopped serving HTTP", "streams", open, "left", s.Gateway.OpenStreams(),
 		"drain", drained, "total", time.Since(start), "drain_error", errString(drainErr), "shutdown_error", errString(err))
-	return errors.Join(drainErr, err, s.closeMetrics(), s.current.Load().closeExcept(nil), s.keys.Close())
+	return errors.Join(drainErr, err, s.closeMetrics(), s.revoked.Close(), s.current.Load().closeExcept(nil), s.keys.Close())
 }
 
 // Close closes every connection at once, upstreams included.
 func (s *Server) Close() error {
 	s.stopping.Store(true)
-	return errors.Join(ignoreClosed(s.HTTP.Close()), s.closeMetrics(), s.current.Load().closeExcept(nil), s.keys.Close())
+	return errors.Join(ignoreClosed(s.HTTP.Close()), s.closeMetrics(), s.revoked.Close(), s.current.Load().closeExcept(nil), s.keys.Close())
 }
 
 func (s *Server) closeMetrics() error {

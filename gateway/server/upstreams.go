@@ -86,7 +86,7 @@ func (s *Server) load(ctx context.Context, cfgs []upstream.Config, prev ...*conn
 			}
 			servedBy[sd.FullName()] = cfg.Name
 			s.logSkipped(cfg.Name, sd)
-			if err := up.routes.Register(ctx, sd, c.conn, nil); err != nil {
+			if err := up.routes.Register(ctx, sd, c.conn, nil, gateway.Audience(cfg.Name)); err != nil {
 				return nil, fmt.Errorf("upstream %q: %s: %w", cfg.Name, sd.FullName(), err)
 			}
 			up.services = append(up.services, sd)

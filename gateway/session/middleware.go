@@ -35,6 +35,7 @@ const (
 const (
 	msgSignIn  = "sign in required"
 	msgExpired = "session expired"
+	msgEnded   = "session ended"
 	msgOrigin  = "origin not allowed"
 )
 
@@ -59,9 +60,20 @@ type options struct {
 	origins []string
 	public  []string
 	tls     bool
+	revoked Revocations
 	now     func() time.Time
 	log     *slog.Logger
 }
+
+// Revocations tells which sessions were revoked (signed out) before their
+// tokens expired, by the session id the tokens carry (identity.Principal's
+// Session); *revocation.Set is one.
+type Revocations interface {
+	Revoked(session string) bool
+}
+
+// ErrRevoked is the error of a session token whose session was revoked.
+var ErrRevoked = errors.New("session: session revoked")
 
 // WithCookieName sets the session cookie's name (default DefaultCookieName).
 func WithCookieName(name string) Option { return func(o *options) { o.cookie = name } }
@@ -87,6 +99,10 @@ func WithPublicRoutes(routes ...string) Option {
 // is https. A request that arrives over TLS is treated so anyway.
 func WithTLS(on bool) Option { return func(o *options) { o.tls = on } }
 
+// WithRevocations refuses the cookies of the sessions r says were
+// revoked, with 401 "session ended", as if they had expired.
+func WithRevocations(r Revocations) Option { return func(o *options) { o.revoked = r } }
+
 // WithClock injects the clock tokens are checked against (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -101,6 +117,7 @@ type Middleware struct {
 	origins  map[string]bool
 	public   atomic.Pointer[[]route]
 	tls      bool
+	revoked  Revocations
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -134,6 +151,7 @@ func NewMiddleware(v *identity.Verifier, opts ...Option) (*Middleware, error) {
 		cookie:   o.cookie,
 		origins:  make(map[string]bool, len(o.origins)),
 		tls:      o.tls,
+		revoked:  o.revoked,
 		now:      o.now,
 		log:      o.log,
 	}
@@ -219,8 +237,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		if err != nil && !m.isPublic(r) {
 			msg := msgSignIn
-			if errors.Is(err, identity.ErrTokenExpired) {
+			switch {
+			case errors.Is(err, identity.ErrTokenExpired):
 				msg = msgExpired
+			case errors.Is(err, ErrRevoked):
+				msg = msgEnded
 			}
 			m.log.DebugContext(r.Context(), "session: session refused", "method", r.Method, "path", truncate(r.URL.Path, 200), "err", err)
 			httperr.Write(w, codes.Unauthenticated, msg)
@@ -234,7 +255,8 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 
 var errNoSession = errors.New("session: no session cookie")
 
-// authenticate returns the principal of the first valid cookie. A browser
+// authenticate returns the principal of the first valid cookie whose
+// session was not revoked. A browser
 // may send several cookies of one name (one set by a sibling subdomain);
 // none of them may lock the user out while a good one is there.
 func (m *Middleware) authenticate(cookies []*http.Cookie) (identity.Principal, error) {
@@ -242,10 +264,13 @@ func (m *Middleware) authenticate(cookies []*http.Cookie) (identity.Principal, e
 	now := m.now()
 	for _, c := range cookies {
 		p, verr := m.verifier.Verify(c.Value, now)
+		if verr == nil && p.Session != "" && m.revoked != nil && m.revoked.Revoked(p.Session) {
+			verr = ErrRevoked
+		}
 		if verr == nil {
 			return p, nil
 		}
-		if err == errNoSession || errors.Is(verr, identity.ErrTokenExpired) {
+		if err == errNoSession || errors.Is(verr, identity.ErrTokenExpired) || errors.Is(verr, ErrRevoked) {
 			err = verr
 		}
 	}

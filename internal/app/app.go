@@ -15,7 +15,8 @@ import (
 	"github.com/ssegate/ssegate/internal/config"
 )
 
-// TokenConfig returns the session token settings of the services: HS256
+// TokenConfig returns the session token settings of the auth service
+// (which signs them) and the demo's gateway (which verifies them): HS256
 // with the configured secret, or with a random one that lives as long as
 // the process (enough for the all-in-one demo, not for separate
 // processes).
@@ -48,16 +49,6 @@ func tokenConfig(cfg config.Config) (c identity.Config, random bool, err error) 
 	return identity.Config{Algorithm: identity.HS256, Secret: secret, Issuer: cfg.SessionIssuer, Lifetime: cfg.SessionTTL}, random, nil
 }
 
-// Verifier returns the verifier of the session tokens TokenConfig
-// describes.
-func Verifier(cfg config.Config, logger *slog.Logger) (*identity.Verifier, error) {
-	tokens, err := TokenConfig(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	return identity.NewVerifier(tokens)
-}
-
 // keySetConfig loads the ES256/RS256 keys: the verification keys by kid,
 // and the signing key where one is configured (the auth service).
 func keySetConfig(cfg config.Config) (identity.Config, error) {
@@ -75,15 +66,15 @@ func keySetConfig(cfg config.Config) (identity.Config, error) {
 	return c, nil
 }
 
-// CheckSessionKeys tells a binary that runs as its own process whether it
-// has what it needs to share sessions with the others: the common HS256
-// secret, or for ES256/RS256 the key set, plus the signing key where tokens
-// are signed (the auth service).
-func CheckSessionKeys(cfg config.Config, signs bool) error {
+// CheckSessionKeys tells the auth service, run as its own process,
+// whether it has what it needs to sign sessions the gateways verify: the
+// common HS256 secret, or for ES256/RS256 the signing key. (The other
+// services never see session tokens.)
+func CheckSessionKeys(cfg config.Config) error {
 	switch {
 	case cfg.SessionAlgorithm == identity.HS256 && cfg.SessionSecret == "":
 		return errors.New("session-secret: required when the services run as separate processes")
-	case cfg.SessionAlgorithm != identity.HS256 && signs && cfg.SessionSigningKeyFile == "":
+	case cfg.SessionAlgorithm != identity.HS256 && cfg.SessionSigningKeyFile == "":
 		return errors.New("session-signing-key-file: the auth service needs the key that signs sessions")
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
 	jobsv1 "github.com/ssegate/ssegate/gen/ssegate/jobs/v1"
 	logsv1 "github.com/ssegate/ssegate/gen/ssegate/logs/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/internal/config"
 	authsvc "github.com/ssegate/ssegate/services/auth"
 	"github.com/ssegate/ssegate/services/jobs"
@@ -85,10 +86,11 @@ func serverOptions(cfg config.Config) []grpc.ServerOption {
 }
 
 // newBackend returns a Backend whose server requires a verified identity
-// on every call but the methods listed as public and the health checks, and
+// token on every call but the methods listed as public and the health
+// checks (trusting whom trust says, with name as the audience), and
 // serves service sd once register has added it.
-func newBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
-	ic, err := identity.NewInterceptor(v, identity.WithPublicMethods(slices.Concat(public, openMethods)...), identity.WithLogger(logger))
+func newBackend(cfg config.Config, trust Trust, name string, logger *slog.Logger, sd protoreflect.ServiceDescriptor, register func(*grpc.Server), public ...string) (*Backend, error) {
+	ic, err := trust.interceptor(cfg, name, logger, slices.Concat(public, openMethods)...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +105,10 @@ func newBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger, sd
 }
 
 // NewAuthBackend builds the auth service: users from cfg.UsersFile, or the
-// demo users.
-func NewAuthBackend(cfg config.Config, tokens identity.Config, logger *slog.Logger) (*Backend, error) {
+// demo users, signing sessions as tokens says, and keeping the sessions
+// signed out in its own store under cfg.DataDir/auth, which it serves to
+// the gateways as ssegate.v1.SessionRevocationService.
+func NewAuthBackend(cfg config.Config, tokens identity.Config, trust Trust, logger *slog.Logger) (*Backend, error) {
 	users, err := authsvc.DefaultUsers()
 	if cfg.UsersFile != "" {
 		users, err = authsvc.LoadUsers(cfg.UsersFile)
@@ -116,21 +120,33 @@ func NewAuthBackend(cfg config.Config, tokens identity.Config, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := identity.NewVerifier(tokens)
+	db, err := store.Open(filepath.Join(cfg.DataDir, "auth"), store.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	svc, err := authsvc.New(users, issuer, authsvc.WithLogger(logger))
+	revocations, err := authsvc.NewRevocations(context.Background(), db, logger)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, db.Close())
 	}
-	return newBackend(cfg, verifier, logger, authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0),
-		func(s *grpc.Server) { authv1.RegisterAuthServiceServer(s, svc) }, authsvc.PublicMethods()...)
+	svc, err := authsvc.New(users, issuer, authsvc.WithLogger(logger), authsvc.WithRevocations(revocations))
+	if err != nil {
+		return nil, errors.Join(err, revocations.Close(), db.Close())
+	}
+	b, err := newBackend(cfg, trust, AuthService, logger, authv1.File_ssegate_auth_v1_auth_proto.Services().Get(0),
+		func(s *grpc.Server) {
+			authv1.RegisterAuthServiceServer(s, svc)
+			ssegatev1.RegisterSessionRevocationServiceServer(s, revocations)
+		}, slices.Concat(authsvc.PublicMethods(), authsvc.RevocationMethods())...)
+	if err != nil {
+		return nil, errors.Join(err, revocations.Close(), db.Close())
+	}
+	b.service, b.release = revocations.Close, []func() error{db.Close}
+	return b, nil
 }
 
 // NewLogsBackend builds the logs service on its own store under
 // cfg.DataDir/logs, tailing cfg.LogDir when set.
-func NewLogsBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger) (*Backend, error) {
+func NewLogsBackend(cfg config.Config, trust Trust, logger *slog.Logger) (*Backend, error) {
 	db, err := store.Open(filepath.Join(cfg.DataDir, "logs"), store.WithLogger(logger))
 	if err != nil {
 		return nil, err
@@ -143,7 +159,7 @@ func NewLogsBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	b, err := newBackend(cfg, v, logger, logsv1.File_ssegate_logs_v1_logs_proto.Services().Get(0),
+	b, err := newBackend(cfg, trust, LogsService, logger, logsv1.File_ssegate_logs_v1_logs_proto.Services().Get(0),
 		func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, svc) })
 	if err != nil {
 		return nil, errors.Join(err, svc.Close(), db.Close())
@@ -154,13 +170,18 @@ func NewLogsBackend(cfg config.Config, v *identity.Verifier, logger *slog.Logger
 
 // NewJobsBackend builds the jobs service on its own store under
 // cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddrs
-// with their creator's identity.
-func NewJobsBackend(cfg config.Config, v *identity.Verifier, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
+// as their creator, with identity tokens that signer signs (see
+// JobsIssuer).
+func NewJobsBackend(cfg config.Config, trust Trust, signer *identity.Issuer, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
+	minter, err := identity.NewMinter(signer, time.Now)
+	if err != nil {
+		return nil, err
+	}
 	// Dialled as the gateway dials an upstream (the descriptor source is
 	// the gateway's concern, unused here).
-	logsUpstream := upstream.Config{Name: "logs", Addrs: logsAddrs, Reflection: true}
+	logsUpstream := upstream.Config{Name: LogsService, Addrs: logsAddrs, Reflection: true}
 	conn, err := upstream.Dial(logsUpstream, upstream.WithKeepalive(cfg.GRPCKeepalive),
-		upstream.WithMaxMessageBytes(cfg.GRPCMaxMessageBytes), upstream.WithGRPCOptions(identity.DialOptions()...))
+		upstream.WithMaxMessageBytes(cfg.GRPCMaxMessageBytes), upstream.WithGRPCOptions(minter.DialOptions(LogsService)...))
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +189,12 @@ func NewJobsBackend(cfg config.Config, v *identity.Verifier, logsAddrs []string,
 	if err != nil {
 		return nil, errors.Join(err, conn.Close())
 	}
-	svc, err := jobs.New(db, logsv1.NewLogServiceClient(conn), jobs.WithMinChunkDuration(cfg.JobPace), jobs.WithLogger(logger))
+	svc, err := jobs.New(db, logsv1.NewLogServiceClient(conn), jobs.WithMinChunkDuration(cfg.JobPace),
+		jobs.WithMaxRunningPerUser(cfg.MaxJobsPerUser), jobs.WithLogger(logger))
 	if err != nil {
 		return nil, errors.Join(err, db.Close(), conn.Close())
 	}
-	b, err := newBackend(cfg, v, logger, jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0),
+	b, err := newBackend(cfg, trust, JobsService, logger, jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0),
 		func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, svc) })
 	if err != nil {
 		return nil, errors.Join(err, svc.Close(), db.Close(), conn.Close())

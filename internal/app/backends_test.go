@@ -55,7 +55,7 @@ func TestReadinessAndBackendRestart(t *testing.T) {
 	demo := apptest.StartDemo(t, cfg)
 	waitReady(t, demo.URL)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "kept", "before the restart"); err != nil {
@@ -267,7 +267,7 @@ func TestConfiguredStreamLimits(t *testing.T) {
 	cfg.ReconnectJitter = 500 * time.Millisecond
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "life", "one"); err != nil {

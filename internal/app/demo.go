@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	gwconfig "github.com/ssegate/ssegate/gateway/config"
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -45,6 +47,11 @@ func GatewayConfig(cfg config.Config, secret []byte, addrs map[string]string) (g
 	if err := os.WriteFile(set, descriptorset.Bytes, 0o644); err != nil {
 		return gwconfig.Config{}, err
 	}
+	// The auth service publishes the sessions signed out: every gateway
+	// in front refuses them and ends their streams.
+	if gw.Auth != gwconfig.AuthNone {
+		gw.SessionRevocations = AuthService
+	}
 	gw.Upstreams = nil
 	for _, name := range []string{"auth", "jobs", "logs"} {
 		gw.Upstreams = append(gw.Upstreams, upstream.Config{
@@ -67,7 +74,9 @@ type Demo struct {
 
 	cfg      config.Config
 	logger   *slog.Logger
-	verifier *identity.Verifier
+	trust    Trust
+	jobsKey  *identity.Issuer // signs the jobs service's calls to logs
+	identity *identity.Minter // signs as the gateway does
 	server   *server.Server
 	served   chan error
 
@@ -75,8 +84,13 @@ type Demo struct {
 	auth     *Backend
 	jobs     *Backend
 	logs     *Backend
+	authAddr string
 	jobsAddr string
 	logsAddr string
+	tokens   identity.Config
+	gwConfig gwconfig.Config
+	gwKey    crypto.Signer
+	gwKID    string
 }
 
 // DemoOption changes how StartDemo starts.
@@ -137,39 +151,56 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 	if err != nil {
 		return nil, err
 	}
-	v, err := identity.NewVerifier(tokens)
+	// The gateway's identity key (identity-signing-key-file, or a fresh
+	// one) and the jobs service's (fresh): the backends get their public
+	// keys here, in the process, so no key file is needed.
+	gwKey, gwKID, err := demoGatewayKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	jobsKey, err := identity.NewSigningKey()
 	if err != nil {
 		return nil, err
 	}
 	// d is not the named result: a failing return sets that to nil before
 	// this cleanup runs, and d must still be closed. The start's error is
 	// the one to report, not the cleanup's.
-	d := &Demo{cfg: cfg, logger: logger, verifier: v, served: make(chan error, 1)}
+	d := &Demo{cfg: cfg, logger: logger, served: make(chan error, 1), trust: Trust{
+		Gateway: map[string]crypto.PublicKey{gwKID: gwKey.Public()},
+		Jobs:    map[string]crypto.PublicKey{"demo-jobs": jobsKey.Public()},
+	}}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
 		}
 	}()
+	if d.jobsKey, err = JobsIssuer(cfg, jobsKey, "demo-jobs"); err != nil {
+		return nil, err
+	}
+	gwIssuer, _, err := server.IdentityIssuer(cfg.Identity, gwKey, gwKID)
+	if err != nil {
+		return nil, err
+	}
+	if d.identity, err = identity.NewMinter(gwIssuer, time.Now); err != nil {
+		return nil, err
+	}
 
-	authAddr := ""
-	if d.auth, authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, logger) }, "127.0.0.1:0"); err != nil {
+	d.tokens = tokens
+	if d.auth, d.authAddr, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(cfg, tokens, d.trust, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, v, logger) }, "127.0.0.1:0"); err != nil {
+	if d.logs, d.logsAddr, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(cfg, d.trust, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, v, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
+	if d.jobs, d.jobsAddr, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(cfg, d.trust, d.jobsKey, []string{d.logsAddr}, logger) }, "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	gw, err := GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
+	d.gwConfig, err = GatewayConfig(cfg, tokens.Secret, map[string]string{"auth": d.authAddr, "jobs": d.jobsAddr, "logs": d.logsAddr})
 	if err != nil {
 		return nil, err
 	}
-	page := web.Handler()
-	d.server, err = server.New(ctx, gw, logger,
-		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
-		server.WithPublicRoutes("GET /", "GET /assets/*"))
-	if err != nil {
+	d.gwKey, d.gwKID = gwKey, gwKID
+	if d.server, err = d.newGateway(ctx); err != nil {
 		return nil, err
 	}
 	d.URL = d.server.Scheme() + "://" + lis.Addr().String()
@@ -178,6 +209,26 @@ func startDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, lis 
 		logger.Warn(randomSecretWarning)
 	}
 	return d, nil
+}
+
+// newGateway assembles a gateway in front of the demo's services, with the
+// demo's page.
+func (d *Demo) newGateway(ctx context.Context) (*server.Server, error) {
+	page := web.Handler()
+	return server.New(ctx, d.gwConfig, d.logger, server.WithIdentityKey(d.gwKey, d.gwKID),
+		server.WithHandler("GET /{$}", page), server.WithHandler("GET /assets/", page),
+		server.WithPublicRoutes("GET /", "GET /assets/*"))
+}
+
+// StartGateway starts another gateway in front of the same services, as a
+// second instance behind a load balancer, on lis; it serves until closed.
+func (d *Demo) StartGateway(ctx context.Context, lis net.Listener) (*server.Server, error) {
+	srv, err := d.newGateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve(lis) }()
+	return srv, nil
 }
 
 // serveBackend builds a backend and serves it on addr.
@@ -193,6 +244,21 @@ func serveBackend(build func() (*Backend, error), addr string) (*Backend, string
 	go func() { _ = b.Server.Serve(lis) }()
 	return b, lis.Addr().String(), nil
 }
+
+// demoGatewayKey is the gateway's identity key: identity-signing-key-file
+// with its kid when set, else a fresh one.
+func demoGatewayKey(cfg config.Config) (crypto.Signer, string, error) {
+	if cfg.IdentitySigningKeyFile != "" {
+		key, _, err := gwconfig.IdentityKey(cfg.IdentitySigningKeyFile)
+		return key, cfg.IdentityKeyID, err
+	}
+	key, err := identity.NewSigningKey()
+	return key, "demo-gateway", err
+}
+
+// Identity signs identity tokens as the demo's gateway does, for tests
+// that call a backend directly on a user's behalf.
+func (d *Demo) Identity() *identity.Minter { return d.identity }
 
 // Gateway is the demo's gateway: its readiness, metrics and open streams.
 func (d *Demo) Gateway() *server.Server { return d.server }
@@ -224,10 +290,38 @@ func (d *Demo) StartBackends() error {
 		return errors.New("app: backends already running")
 	}
 	var err error
-	if d.logs, _, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(d.cfg, d.verifier, d.logger) }, d.logsAddr); err != nil {
+	if d.logs, _, err = serveBackend(func() (*Backend, error) { return NewLogsBackend(d.cfg, d.trust, d.logger) }, d.logsAddr); err != nil {
 		return err
 	}
-	d.jobs, _, err = serveBackend(func() (*Backend, error) { return NewJobsBackend(d.cfg, d.verifier, []string{d.logsAddr}, d.logger) }, d.jobsAddr)
+	d.jobs, _, err = serveBackend(func() (*Backend, error) {
+		return NewJobsBackend(d.cfg, d.trust, d.jobsKey, []string{d.logsAddr}, d.logger)
+	}, d.jobsAddr)
+	return err
+}
+
+// StopAuth stops the auth service, as a crash would, and leaves its
+// address unserved until StartAuth.
+func (d *Demo) StopAuth() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.auth == nil {
+		return errors.New("app: auth not running")
+	}
+	err := d.auth.Close()
+	d.auth = nil
+	return err
+}
+
+// StartAuth starts a new auth service on the address and data of the
+// stopped one: the sessions signed out stay revoked.
+func (d *Demo) StartAuth() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.auth != nil {
+		return errors.New("app: auth already running")
+	}
+	var err error
+	d.auth, _, err = serveBackend(func() (*Backend, error) { return NewAuthBackend(d.cfg, d.tokens, d.trust, d.logger) }, d.authAddr)
 	return err
 }
 

@@ -65,7 +65,7 @@ func TestManyStreamsShareOneHTTP2Connection(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+			logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 			if _, err := logs.Append(ctx, "shared", "first"); err != nil {
 				t.Fatal(err)
 			}

@@ -112,7 +112,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	cfg.MaxStreamsPerIP = 1
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
@@ -283,7 +283,7 @@ func TestSlowReaderEvictedAndCounted(t *testing.T) {
 	cfg.WriteTimeout = 300 * time.Millisecond
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "flood", "start"); err != nil {
@@ -329,7 +329,7 @@ func TestSharedStreamsInTheDemo(t *testing.T) {
 	cfg := apptest.Config(t)
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "tabs", "first"); err != nil {

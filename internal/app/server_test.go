@@ -83,7 +83,7 @@ func TestIdleTimeoutSparesQuietStreams(t *testing.T) {
 	cfg.Heartbeat = 150 * time.Millisecond
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "quiet", "one"); err != nil {
@@ -169,7 +169,7 @@ func TestChunkedGETStreamsAtOnce(t *testing.T) {
 	cfg := apptest.Config(t)
 	demo := apptest.StartDemo(t, cfg)
 	c := apptest.SignIn(t, demo.URL, "demo", nil)
-	logs := apptest.DialLogs(t, demo.LogsAddr(), c.Token(t))
+	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "chunked", "one"); err != nil {

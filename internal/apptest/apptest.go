@@ -19,7 +19,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/gateway/session"
@@ -134,8 +133,8 @@ func (b cancelBody) Close() error {
 	return err
 }
 
-// Token is the session token in the client's cookie, which backends accept
-// as the identity metadata.
+// Token is the session token in the client's cookie, for tests that send
+// the cookie by hand (backends never accept it).
 func (c *Client) Token(t testing.TB) string {
 	t.Helper()
 	u, err := url.Parse(c.Base)
@@ -185,27 +184,32 @@ func NewStream(res *http.Response) *Stream {
 // Close ends the stream from the client's side.
 func (s *Stream) Close() error { return s.Res.Body.Close() }
 
-// Logs appends entries to logs as a signed-in user, straight over gRPC.
+// Logs appends entries to logs as a user, straight over gRPC, with the
+// identity tokens a gateway would send.
 type Logs struct {
-	conn  *grpc.ClientConn
-	token string
+	conn *grpc.ClientConn
 }
 
-// DialLogs connects to the logs service at addr with the session token.
-func DialLogs(t testing.TB, addr, token string) *Logs {
+// DialLogs connects to the logs service at addr; every call carries an
+// identity token that gateway (the demo's Identity, or Keys.Gateway)
+// signs for user.
+func DialLogs(t testing.TB, addr, user string, gateway *identity.Minter) *Logs {
 	t.Helper()
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := append(gateway.DialOptions(app.LogsService), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(identity.NewContext(ctx, identity.Principal{Subject: user}), method, req, reply, cc, opts...)
+		}))
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return &Logs{conn: conn, token: token}
+	return &Logs{conn: conn}
 }
 
 // Append adds an entry to the log name, creating it, and returns its
 // offset (the event id readers see).
 func (l *Logs) Append(ctx context.Context, name, text string) (uint64, error) {
-	ctx = metadata.AppendToOutgoingContext(ctx, identity.MetadataToken, l.token)
 	res, err := logsv1.NewLogServiceClient(l.conn).Append(ctx, &logsv1.AppendRequest{Name: name, Text: text})
 	if err != nil {
 		return 0, fmt.Errorf("append to %s: %w", name, err)

@@ -32,8 +32,17 @@ type Config struct {
 	// ES256/RS256 tokens with; SessionSigningKeyID is its kid.
 	SessionSigningKeyFile string `json:"session_signing_key_file" name:"session-signing-key-file" help:"PEM private key that signs ES256/RS256 sessions (auth service)"`
 	SessionSigningKeyID   string `json:"session_signing_key_id" name:"session-signing-key-id" help:"kid of the signing key"`
+	// IdentityVerificationKeys are kid=path pairs of the gateway's public
+	// identity keys: the services accept the identity tokens they verify.
+	IdentityVerificationKeys []string `json:"identity_verification_keys" name:"identity-verification-keys" help:"comma-separated kid=public-key.pem pairs of the gateways' identity keys (services)"`
+	// JobsIdentityKeys are kid=path pairs of the jobs service's public
+	// identity keys: the logs service lets it append job logs for users.
+	JobsIdentityKeys []string `json:"jobs_identity_keys" name:"jobs-identity-keys" help:"comma-separated kid=public-key.pem pairs of the jobs service's identity keys (logs service: job logs)"`
 	// LogsAddrs are the logs service's addresses, for the jobs service.
 	LogsAddrs []string `json:"logs_addr" name:"logs-addr" help:"logs service gRPC addresses, comma-separated (jobs service)"`
+	// MaxJobsPerUser caps the jobs one user may have running at once
+	// (0: no cap); beyond it creating one answers 429.
+	MaxJobsPerUser int `json:"max_jobs_per_user" name:"max-jobs-per-user" help:"jobs one user may have running at once (0: no cap; beyond it, 429)"`
 	// JobPace is the minimum time a job spends on one chunk, so demo jobs
 	// run long enough to watch (0: as fast as the CPU allows).
 	JobPace time.Duration `json:"job_pace" name:"job-pace" help:"minimum time per job chunk"`
@@ -44,11 +53,12 @@ type Config struct {
 // random one, and separate processes must share one.
 func Default() Config {
 	return Config{
-		Config:     gwconfig.Default(),
-		GRPCAddr:   "127.0.0.1:0",
-		DataDir:    ".data",
-		SessionTTL: 12 * time.Hour,
-		JobPace:    20 * time.Millisecond,
+		Config:         gwconfig.Default(),
+		GRPCAddr:       "127.0.0.1:0",
+		DataDir:        ".data",
+		SessionTTL:     12 * time.Hour,
+		MaxJobsPerUser: 4,
+		JobPace:        20 * time.Millisecond,
 	}
 }
 
@@ -87,11 +97,24 @@ func (c Config) Validate() error {
 			bad("logs-addr", "%q is not host:port", a)
 		}
 	}
+	for _, keys := range []struct {
+		name  string
+		pairs []string
+	}{{"identity-verification-keys", c.IdentityVerificationKeys}, {"jobs-identity-keys", c.JobsIdentityKeys}} {
+		for _, kv := range keys.pairs {
+			if kid, path, ok := strings.Cut(kv, "="); !ok || kid == "" || path == "" {
+				bad(keys.name, "%q is not kid=path", kv)
+			}
+		}
+	}
 	if c.DataDir == "" {
 		bad("data-dir", "must be set")
 	}
 	if c.SessionTTL <= 0 {
 		bad("session-ttl", "must be positive, got %s", c.SessionTTL)
+	}
+	if c.MaxJobsPerUser < 0 {
+		bad("max-jobs-per-user", "must not be negative, got %d", c.MaxJobsPerUser)
 	}
 	if c.JobPace < 0 {
 		bad("job-pace", "must not be negative, got %s", c.JobPace)

@@ -37,11 +37,11 @@ func startGateway(t *testing.T, b *backend, tls bool) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux, err := ssegate.New(ssegate.WithServeMuxOptions(m.ServeMuxOptions()...))
+	mux, err := ssegate.New(ssegate.WithServeMuxOptions(m.ServeMuxOptions()...), ssegate.WithIdentity(gatewayMinter(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mux.Register(t.Context(), sd, b.conn, authv1.RegisterAuthServiceHandler); err != nil {
+	if err := mux.Register(t.Context(), sd, b.conn, authv1.RegisterAuthServiceHandler, ssegate.Audience("auth")); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{backend: b}
@@ -182,8 +182,9 @@ func TestThroughGateway(t *testing.T) {
 				t.Errorf("logout Set-Cookie %q: Secure should be %v", clear[0], tls)
 			}
 
-			// What the backend saw: never a cookie or client credentials,
-			// and only the verified token of the session.
+			// What the backend saw: never a cookie, client credentials or
+			// the session token, and an identity token the gateway made
+			// for it out of the verified session.
 			calls := b.calls()
 			if len(calls) != 6 { // 3 logins, 2 whoami, 1 logout
 				t.Fatalf("backend saw %d calls, want 6", len(calls))
@@ -194,15 +195,23 @@ func TestThroughGateway(t *testing.T) {
 						t.Errorf("call %d: backend got %s: %v", i, k, md[k])
 					}
 				}
-				tok := md.Get(identity.MetadataToken)
+				for k, vs := range md {
+					if strings.Contains(strings.Join(vs, ","), cookie) {
+						t.Errorf("call %d: the session token reached the backend in %s", i, k)
+					}
+				}
+				tok := md.Get(identity.MetadataIdentity)
 				if i < 3 {
 					if len(tok) != 0 {
-						t.Errorf("login %d: token metadata %q without a session", i, tok)
+						t.Errorf("login %d: identity metadata %q without a session", i, tok)
 					}
 					continue
 				}
-				if len(tok) != 1 || tok[0] != cookie {
-					t.Errorf("call %d: token metadata %q, want the session's", i, tok)
+				if len(tok) != 1 {
+					t.Fatalf("call %d: identity metadata %q, want one token", i, tok)
+				}
+				if p, err := backendVerifier(t).Verify(tok[0], t0); err != nil || p.Subject != "demo" || p.Session == "" {
+					t.Errorf("call %d: identity token %+v, %v; want demo's, with the session id", i, p, err)
 				}
 				if sub := md.Get(identity.MetadataSubject); len(sub) != 1 || sub[0] != "demo" {
 					t.Errorf("call %d: subject metadata %q", i, sub)

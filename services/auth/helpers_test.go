@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"crypto"
 	"net"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway/identity"
 	authv1 "github.com/ssegate/ssegate/gen/ssegate/auth/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/services/auth"
 )
 
@@ -48,6 +50,7 @@ func make72() []byte {
 
 func clock() time.Time { return t0 }
 
+// verifier verifies session tokens, as the gateway does.
 func verifier(t testing.TB) *identity.Verifier {
 	t.Helper()
 	v, err := identity.NewVerifier(tokenCfg)
@@ -55,6 +58,58 @@ func verifier(t testing.TB) *identity.Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// gatewayKey is the key of the gateway's identity tokens, which the auth
+// service verifies with its public key for the audience "auth".
+var gatewayKey = sync.OnceValue(func() crypto.Signer {
+	k, err := identity.NewSigningKey()
+	if err != nil {
+		panic(err) // test setup only
+	}
+	return k
+})
+
+// gatewayMinter signs identity tokens as the gateway does.
+func gatewayMinter(t testing.TB) *identity.Minter {
+	t.Helper()
+	iss, err := identity.NewIssuer(identity.Config{Algorithm: identity.ES256, SigningKey: gatewayKey(), SigningKeyID: "gw",
+		Issuer: identity.GatewayIssuer, Lifetime: identity.DefaultIdentityLifetime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := identity.NewMinter(iss, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// backendVerifier verifies identity tokens as the auth service does: the
+// gateway's public key, for the audience "auth".
+func backendVerifier(t testing.TB) *identity.Verifier {
+	t.Helper()
+	v, err := identity.NewVerifier(identity.Config{Algorithm: identity.ES256, Issuer: identity.GatewayIssuer,
+		Audience: "auth", VerificationKeys: map[string]crypto.PublicKey{"gw": gatewayKey().Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// signedIn returns ctx calling as the session token tok, through the
+// gateway: with the identity token the gateway makes of it.
+func signedIn(t testing.TB, ctx context.Context, tok string) context.Context {
+	t.Helper()
+	p, err := verifier(t).Verify(tok, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := gatewayMinter(t).Metadata(p, "auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 func newService(t testing.TB, users auth.Users) *auth.Service {
@@ -96,10 +151,12 @@ func startBackend(t *testing.T, users auth.Users) *backend {
 	return startService(t, newService(t, users))
 }
 
-// startService serves svc behind the identity interceptor on bufconn.
-func startService(t *testing.T, svc *auth.Service) *backend {
+// startService serves svc behind the identity interceptor on bufconn,
+// and revocations when not nil.
+func startService(t *testing.T, svc *auth.Service, revocations ...*auth.Revocations) *backend {
 	t.Helper()
-	ic, err := identity.NewInterceptor(verifier(t), identity.WithClock(clock), identity.WithPublicMethods(auth.PublicMethods()...))
+	ic, err := identity.NewInterceptor(backendVerifier(t), identity.WithClock(clock),
+		identity.WithPublicMethods(append(auth.PublicMethods(), auth.RevocationMethods()...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +167,9 @@ func startService(t *testing.T, svc *auth.Service) *backend {
 	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(recorder, ic.Unary()), grpc.ChainStreamInterceptor(ic.Stream()))
 	authv1.RegisterAuthServiceServer(srv, svc)
+	for _, r := range revocations {
+		ssegatev1.RegisterSessionRevocationServiceServer(srv, r)
+	}
 	lis := bufconn.Listen(1 << 20)
 	done := make(chan struct{})
 	go func() {

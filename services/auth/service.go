@@ -47,15 +47,21 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithLogger sets the logger for sign-ins (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
+// WithRevocations revokes a session when it signs out, in r, which every
+// gateway in front watches: a copy of its cookie is refused from then on,
+// and its open streams end. Without it, signing out only clears the cookie.
+func WithRevocations(r *Revocations) Option { return func(s *Service) { s.revocations = r } }
+
 // Service implements authv1.AuthServiceServer.
 type Service struct {
 	authv1.UnimplementedAuthServiceServer
 
-	users  Users
-	issuer *identity.Issuer
-	dummy  []byte // compared against for unknown users, so they cost as much
-	now    func() time.Time
-	log    *slog.Logger
+	users       Users
+	issuer      *identity.Issuer
+	revocations *Revocations // nil: signing out only clears the cookie
+	dummy       []byte       // compared against for unknown users, so they cost as much
+	now         func() time.Time
+	log         *slog.Logger
 	// byUser and byAddr slow down failed sign-ins per user name and per
 	// client address.
 	byUser, byAddr *limiter
@@ -146,9 +152,22 @@ func (s *Service) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.
 	return &authv1.LoginResponse{Principal: principal(name, exp)}, nil
 }
 
-// Logout asks the gateway to clear the cookie (identity.MetadataClearSession).
-// Tokens are not revoked: one copied elsewhere stays valid until it expires.
+// Logout revokes the caller's session (see WithRevocations), then asks the
+// gateway to clear the cookie (identity.MetadataClearSession). A sign-out
+// whose revocation cannot be recorded fails, cookie kept, so the user can
+// try again rather than believe a copied cookie dead.
 func (s *Service) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
+	if p, ok := identity.FromContext(ctx); ok && p.Session != "" && s.revocations != nil {
+		// Kept while any token of the session could still verify.
+		until := p.SessionExpiry
+		if until.IsZero() {
+			until = s.now().Add(s.issuer.Lifetime())
+		}
+		if err := s.revocations.Revoke(ctx, p.Session, until.Add(identity.DefaultClockSkew)); err != nil {
+			s.log.ErrorContext(ctx, "auth: revoke session", "user", p.Subject, "err", err)
+			return nil, status.Error(codes.Unavailable, "signing out failed, try again")
+		}
+	}
 	if err := grpc.SetHeader(ctx, metadata.Pairs(identity.MetadataClearSession, "1")); err != nil {
 		s.log.ErrorContext(ctx, "auth: set clear header", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
@@ -165,7 +184,13 @@ func (s *Service) WhoAmI(ctx context.Context, _ *authv1.WhoAmIRequest) (*authv1.
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "sign in required")
 	}
-	return &authv1.WhoAmIResponse{Principal: principal(p.Subject, p.Expiry)}, nil
+	// The identity token ends in minutes; the session it was made from
+	// later.
+	exp := p.SessionExpiry
+	if exp.IsZero() {
+		exp = p.Expiry
+	}
+	return &authv1.WhoAmIResponse{Principal: principal(p.Subject, exp)}, nil
 }
 
 // clientAddr is the client address the gateway sends; calls without one

@@ -85,7 +85,7 @@ func TestLogoutAndWhoAmI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signedIn := metadata.AppendToOutgoingContext(t.Context(), identity.MetadataToken, tok)
+	signedIn := signedIn(t, t.Context(), tok)
 
 	res, err := client.WhoAmI(signedIn, &authv1.WhoAmIRequest{})
 	if err != nil || res.GetPrincipal().GetUsername() != "ops" || !res.GetPrincipal().GetExpireTime().AsTime().Equal(exp) {

@@ -81,7 +81,8 @@ func startWith(t *testing.T, dir string, logsAddr string, intercept grpc.UnaryCl
 	if logsAddr == "" {
 		logsAddr = lis.Addr().String()
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), quickReconnect()}
+	// The jobs service calls the logs service as the job's owner.
+	dial := append(rpctest.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), quickReconnect())
 	if intercept != nil {
 		dial = append(dial, grpc.WithChainUnaryInterceptor(intercept))
 	}

@@ -566,6 +566,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"nil clock":          {db, []jobs.Option{jobs.WithClock(nil)}},
 		"nil logger":         {db, []jobs.Option{jobs.WithLogger(nil)}},
 		"negative intervals": {db, []jobs.Option{jobs.WithProgressInterval(-1)}},
+		"negative cap":       {db, []jobs.Option{jobs.WithMaxRunningPerUser(-1)}},
 	}
 	for name, tt := range tests {
 		if svc, err := jobs.New(tt.st, nil, tt.opts...); err == nil {

@@ -26,8 +26,6 @@ type record struct {
 	// ElapsedMS is the time the job had run at the checkpoint, across
 	// processes.
 	ElapsedMS uint64 `json:"elapsed_ms,omitempty"`
-	// Token is the creator's session token, to write the job's log as them.
-	Token string `json:"token,omitempty"`
 	// Shipped is the id of the last event the log shipping has dealt with.
 	Shipped uint64 `json:"shipped,omitempty"`
 }

@@ -92,7 +92,12 @@ func (s *Service) CreateJob(ctx context.Context, req *jobsv1.CreateJobRequest) (
 	}
 	defer done()
 
-	rec := record{Limit: limit, State: jobsv1.JobState_JOB_STATE_RUNNING, StateTime: s.cfg.now(), Token: p.Token}
+	s.creating.Lock()
+	defer s.creating.Unlock()
+	if err := s.checkCap(ctx, p.Subject); err != nil {
+		return nil, err
+	}
+	rec := record{Limit: limit, State: jobsv1.JobState_JOB_STATE_RUNNING, StateTime: s.cfg.now()}
 	id := strings.ToLower(rand.Text())
 	j, err := s.st.Create(ctx, Namespace, store.Stream{Name: id, Owner: p.Subject, Attrs: rec.encode()})
 	if err != nil {
@@ -100,6 +105,35 @@ func (s *Service) CreateJob(ctx context.Context, req *jobsv1.CreateJobRequest) (
 	}
 	s.start(j, rec)
 	return &jobsv1.CreateJobResponse{Job: toProto(j, rec)}, nil
+}
+
+// checkCap refuses a new job of user when they have the most jobs running
+// that WithMaxRunningPerUser allows, counted in the store: every replica on
+// it counts the same jobs. (Two replicas creating at the same moment may
+// still both pass: the count and the create are not one transaction.)
+func (s *Service) checkCap(ctx context.Context, user string) error {
+	limit := s.cfg.maxPerUser
+	if limit == 0 {
+		return nil
+	}
+	all, err := s.st.List(ctx, Namespace)
+	if err != nil {
+		return s.status(ctx, "jobs: count running jobs", err, "")
+	}
+	running := 0
+	for _, j := range all {
+		if j.Owner != user {
+			continue
+		}
+		if rec, err := decodeRecord(j.Attrs); err == nil && rec.State == jobsv1.JobState_JOB_STATE_RUNNING {
+			running++
+		}
+	}
+	if running >= limit {
+		return status.Errorf(codes.ResourceExhausted,
+			"%d of your jobs are running, the most allowed: wait for one to end, or cancel one", running)
+	}
+	return nil
 }
 
 // GetJob implements jobsv1.JobServiceServer.

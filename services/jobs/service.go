@@ -12,16 +12,20 @@
 // same count.
 //
 // Each job also writes its log lines to the logs service, as the job's
-// creator, into the log "job-<id>", finished when the job ends. The creator's
-// session token is kept with the job for that (so the store's directory is
-// private). Shipping runs beside the job and never holds it up. It sends
+// creator, into the log "job-<id>", finished when the job ends. No token is
+// kept with the job: each call to the logs service carries an identity
+// token this service signs with its own key, naming the creator and this
+// service as the one acting for them (the logs client's connection does
+// that; see identity.Minter.DialOptions), which the logs service accepts
+// from this service for Append only. Shipping runs beside the job and
+// never holds it up. It sends
 // each line, numbered with its event id, until the logs service has it, and
 // only then the next, across outages of the logs service and restarts of
 // this one (which resume from the last line shipped); the logs service drops
 // a line it already has, so each is stored once, in order, and the log is
-// finished once its last line is in. A refusal (such as a token that expired
-// while the job waited for a restart) is logged and tried again at the
-// longest retry wait: a line is never skipped.
+// finished once its last line is in. A refusal (such as a key the logs
+// service does not trust) is logged and tried again at the longest retry
+// wait: a line is never skipped.
 package jobs
 
 import (
@@ -87,6 +91,7 @@ type config struct {
 	logTimeout       time.Duration
 	logRetryMin      time.Duration
 	logRetryMax      time.Duration
+	maxPerUser       int
 	now              func() time.Time
 	logger           *slog.Logger
 }
@@ -124,6 +129,14 @@ func WithLogRetry(first, maxWait time.Duration) Option {
 	return func(c *config) { c.logRetryMin, c.logRetryMax = first, maxWait }
 }
 
+// WithMaxRunningPerUser caps the jobs one user may have running at once;
+// CreateJob beyond it answers RESOURCE_EXHAUSTED (HTTP 429). The running
+// jobs are counted in the store, so replicas sharing it share the cap.
+// Zero, the default, means no cap.
+func WithMaxRunningPerUser(n int) Option {
+	return func(c *config) { c.maxPerUser = n }
+}
+
 // WithClock sets the clock of job times, elapsed times and progress pacing.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
@@ -145,6 +158,10 @@ type Service struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // running jobs by id
+
+	// creating serializes CreateJob's count of running jobs and its
+	// create, so that callers of one process cannot pass the cap together.
+	creating sync.Mutex
 }
 
 // run is a job running in this process.
@@ -178,6 +195,8 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 		return nil, errors.New("jobs: nil clock or logger")
 	case cfg.chunkSize < 2 || cfg.chunkSize > maxChunkSize:
 		return nil, fmt.Errorf("jobs: chunk size %d is not from 2 to %d", cfg.chunkSize, maxChunkSize)
+	case cfg.maxPerUser < 0:
+		return nil, errors.New("jobs: negative cap of running jobs")
 	case cfg.minChunkDuration < 0 || cfg.progressInterval < 0 || cfg.logTimeout <= 0:
 		return nil, errors.New("jobs: negative duration, or a log timeout that is not positive")
 	case cfg.logRetryMin <= 0 || cfg.logRetryMax < cfg.logRetryMin:

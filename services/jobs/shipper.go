@@ -8,7 +8,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/ssegate/ssegate/gateway/identity"
@@ -28,9 +27,12 @@ func (s *Service) startShipping(j store.Stream, rec record) {
 	if s.logs == nil {
 		return
 	}
-	p := identity.Principal{Subject: j.Owner, Token: rec.Token}
 	s.life.Go(func(ctx context.Context) {
-		ctx = metadata.NewOutgoingContext(ctx, p.Metadata())
+		// Every line goes to the logs service as the job's owner: the logs
+		// client's connection signs, for each call, an identity token that
+		// names the owner and this service as the one acting for them, at
+		// any time, long after the owner's session ended.
+		ctx = identity.NewContext(ctx, identity.Principal{Subject: j.Owner})
 		if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {
 			s.cfg.logger.Error("jobs: ship job log", "job", j.Name, "err", err)
 		}
@@ -110,8 +112,8 @@ func (s *Service) appendLog(ctx context.Context, job string, req *logsv1.AppendR
 		switch {
 		case refused && !alarmed:
 			// Not skipped: that would lose the line without a trace.
-			// Whatever refuses it (an expired session token, a log taken by
-			// another user) may be fixed on either side.
+			// Whatever refuses it (a key the logs service does not trust,
+			// a log taken by another user) may be fixed on either side.
 			alarmed = true
 			s.cfg.logger.Error("jobs: the logs service refuses a line of the job log; trying again", "job", job, "event", req.GetSourceSeq(), "code", code, "err", err)
 		case !refused && !warned:

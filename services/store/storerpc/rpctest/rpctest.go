@@ -1,7 +1,8 @@
 // Package rpctest helps tests of the backend services: it stands in for the
-// identity interceptor, trusting the identity metadata that Principal's
-// Metadata writes, which is enough to test what a service does with a
-// principal and that it forwards one. Never use it outside tests.
+// identity interceptor and the identity tokens, trusting the subject
+// metadata (identity.MetadataSubject) alone, which is enough to test what
+// a service does with a principal and that it calls others as one. Never
+// use it outside tests.
 package rpctest
 
 import (
@@ -26,10 +27,28 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
-// As returns a context whose calls carry user's identity, with a token made
-// up from the name.
+// As returns a context whose calls carry user's identity.
 func As(ctx context.Context, user string) context.Context {
-	return metadata.NewOutgoingContext(ctx, identity.Principal{Subject: user, Token: "token-of-" + user}.Metadata())
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs(identity.MetadataSubject, user))
+}
+
+// DialOptions stand in for identity.Minter's: every call carries the
+// subject of the principal in its context (see identity.NewContext).
+func DialOptions() []grpc.DialOption {
+	outgoing := func(ctx context.Context) context.Context {
+		if p, ok := identity.FromContext(ctx); ok {
+			return As(ctx, p.Subject)
+		}
+		return ctx
+	}
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(outgoing(ctx), method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			return streamer(outgoing(ctx), desc, cc, method, opts...)
+		}),
+	}
 }
 
 func withPrincipal(ctx context.Context) context.Context {
@@ -38,11 +57,7 @@ func withPrincipal(ctx context.Context) context.Context {
 	if len(sub) != 1 || sub[0] == "" {
 		return ctx
 	}
-	p := identity.Principal{Subject: sub[0]}
-	if tok := md.Get(identity.MetadataToken); len(tok) > 0 {
-		p.Token = tok[0]
-	}
-	return identity.NewContext(ctx, p)
+	return identity.NewContext(ctx, identity.Principal{Subject: sub[0]})
 }
 
 type stream struct {
