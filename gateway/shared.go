@@ -36,9 +36,9 @@ type hubs struct {
 
 // hub is one shared upstream stream and the browsers it feeds.
 type hub struct {
-	s      *streamRoute
-	key    string
-	req    proto.Message // the request, without its resume point
+	s   *streamRoute
+	key string
+	req proto.Message // the request, without its resume point
 	// caller is whom the upstream is called as: the first browser's user
 	// for PER_USER, the gateway itself (identity.GatewaySubject) for
 	// PUBLIC.
