@@ -45,7 +45,11 @@ func serveBackend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	srv := grpc.NewServer()
-	benchv1.RegisterBenchServiceServer(srv, &backend.Server{MaxDuration: *maxDuration})
+	bs := &backend.Server{MaxDuration: *maxDuration}
+	benchv1.RegisterBenchServiceServer(srv, bs)
+	// The streams it served, for the shared scenario: how many upstreams
+	// the gateway opened.
+	backend.RegisterCounts(srv, bs)
 	fmt.Fprintln(stdout, "listening", ln.Addr())
 	go func() {
 		<-ctx.Done()
