@@ -65,8 +65,12 @@ type Settings struct {
 	SharedLatencyBrowsers int           `json:"sharedLatencyBrowsers"`
 	SharedRate            int           `json:"sharedRate"`
 	SharedDuration        time.Duration `json:"sharedDuration"`
-	Scenarios             []int         `json:"scenarios"`
-	Smoke                 bool          `json:"smoke"`
+	// SharedQueue, when positive, sets the gateway's queue per browser of
+	// a shared upstream (gateway.WithShareQueue) instead of its default:
+	// to see what the queue costs.
+	SharedQueue int   `json:"sharedQueue,omitempty"`
+	Scenarios   []int `json:"scenarios"`
+	Smoke       bool  `json:"smoke"`
 	// ProfileDir, when set, receives pprof profiles of the gateway: CPU
 	// during each throughput window, heap and goroutines with the idle
 	// streams open.
@@ -168,6 +172,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sharedLatBrowsers := fs.Int("shared-latency-browsers", def.SharedLatencyBrowsers, "browsers on one shared upstream in the latency run")
 	sharedRate := fs.Int("shared-rate", def.SharedRate, "events per second of the shared upstream in the latency run")
 	sharedDur := fs.Duration("shared-duration", def.SharedDuration, "measuring window of the shared latency run")
+	sharedQueue := fs.Int("shared-queue", 0, "the gateway's queue per browser of a shared upstream in scenario 5 (its default when 0)")
 	scen := fs.String("scenarios", "1,2,3,4,5", "scenarios to run")
 	profDir := fs.String("pprof", "", "directory to write the gateway's pprof profiles to (none when empty)")
 	if err := fs.Parse(args); err != nil {
@@ -209,6 +214,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			set.SharedRate = *sharedRate
 		case "shared-duration":
 			set.SharedDuration = *sharedDur
+		case "shared-queue":
+			set.SharedQueue = *sharedQueue
 		}
 	})
 	if err != nil {
@@ -225,7 +232,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 || set.LatencyLoad <= 0 ||
 		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 ||
 		set.SharedRuns < 1 || len(set.SharedBrowsers) == 0 || slices.Min(set.SharedBrowsers) < 1 ||
-		set.SharedLatencyBrowsers < 1 || set.SharedRate < 1 || set.SharedDuration <= 0 {
+		set.SharedLatencyBrowsers < 1 || set.SharedRate < 1 || set.SharedDuration <= 0 || set.SharedQueue < 0 {
 		return errors.New("every count and duration must be positive")
 	}
 	exe, err := os.Executable()

@@ -500,16 +500,21 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		row("", "time to first byte p99", fmt.Sprintf("%.2f ms", m.TTFBP99), fmt.Sprintf("≤ %g ms", targetTTFBP99Ms), passFail(m.TTFBP99 <= targetTTFBP99Ms))
 	}
 	if rep.Shared != nil {
-		rep.Shared.rows(row)
+		rep.Shared.rows(row, rep.Settings.SharedQueue)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func (s *Shared) rows(row func(scenario, measure, value, target, result string)) {
+func (s *Shared) rows(row func(scenario, measure, value, target, result string), queue int) {
+	// A queue other than the gateway's default is said in every title.
+	opts := ""
+	if queue > 0 {
+		opts = fmt.Sprintf(" (WithShareQueue(%d))", queue)
+	}
 	for _, si := range s.Idle {
 		n := si.Browsers
-		scen := fmt.Sprintf("5. Shared upstream, %s idle on one request", plural(n, "browser"))
+		scen := fmt.Sprintf("5. Shared upstream%s, %s idle on one request", opts, plural(n, "browser"))
 		for j, c := range si.Cases {
 			m := c.Median
 			sc := sharedIdleCases[j]
@@ -545,7 +550,7 @@ func (s *Shared) rows(row func(scenario, measure, value, target, result string))
 	}
 	for _, l := range s.Latency {
 		m := l.Median
-		scen := fmt.Sprintf("5. Shared upstream, %s at %d event/s for %.0f s, %s", plural(l.Browsers, "browser"), l.Rate, l.Seconds, l.Case)
+		scen := fmt.Sprintf("5. Shared upstream%s, %s at %d event/s for %.0f s, %s", opts, plural(l.Browsers, "browser"), l.Rate, l.Seconds, l.Case)
 		row(scen, "delivery p50, backend send to browser receive", fmt.Sprintf("%.2f ms", m.P50), "", "")
 		row("", "delivery p99", fmt.Sprintf("%.2f ms (max %.2f; %s events, %d browsers short of the window)",
 			m.P99, m.Max, thousands(float64(m.Samples)), m.Short),

@@ -295,10 +295,7 @@ var idleCases = []idleCase{
 // the backend served meanwhile. Its profiles are named after slug.
 func (h *harness) idle(ctx context.Context, n int, c idleCase, slug string) (IdleRun, error) {
 	args := []string{"-heartbeat", "1h"}
-	if c.share != "" {
-		args = append(args, "-share", c.share)
-	}
-	gw, err := h.startGateway(ctx, args...)
+	gw, err := h.startGateway(ctx, append(args, h.shareArgs(c)...)...)
 	if err != nil {
 		return IdleRun{}, err
 	}

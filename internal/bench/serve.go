@@ -73,6 +73,7 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	backendAddr := fs.String("backend", "", "loopback address of the bench backend")
 	heartbeat := fs.Duration("heartbeat", 15*time.Second, "SSE heartbeat interval")
 	share := fs.String("share", "", `share the bench stream's upstreams: "public" or "per-user" (none when empty)`)
+	shareQueue := fs.Int("share-queue", 0, "events queued per browser of a shared upstream (gateway.WithShareQueue; the gateway's default when 0)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +85,9 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("share: %q is neither public nor per-user", *share)
 		}
 		opts = append(opts, gateway.WithShare(benchv1.BenchService_Stream_FullMethodName, mode), gateway.WithObserver(counts))
+	}
+	if *shareQueue > 0 {
+		opts = append(opts, gateway.WithShareQueue(*shareQueue))
 	}
 	if err := checkLoopback(*backendAddr); err != nil {
 		return fmt.Errorf("backend: %w", err)

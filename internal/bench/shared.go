@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,18 @@ const (
 	sharedJoinTimeout = 2 * time.Minute
 	sharedEndTimeout  = 15 * time.Second
 )
+
+// shareArgs are serve-gateway's flags for case c: none unless it shares.
+func (h *harness) shareArgs(c idleCase) []string {
+	if c.share == "" {
+		return nil
+	}
+	args := []string{"-share", c.share}
+	if h.set.SharedQueue > 0 {
+		args = append(args, "-share-queue", strconv.Itoa(h.set.SharedQueue))
+	}
+	return args
+}
 
 func (h *harness) scenarioShared(ctx context.Context) (*Shared, error) {
 	res := &Shared{}
@@ -97,7 +110,7 @@ func (h *harness) sharedLatency(ctx context.Context, c idleCase, n int) (SharedL
 	if err != nil {
 		return run, err
 	}
-	gw, err := h.startGateway(ctx, "-share", c.share)
+	gw, err := h.startGateway(ctx, h.shareArgs(c)...)
 	if err != nil {
 		return run, err
 	}
