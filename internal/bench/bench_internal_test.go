@@ -122,7 +122,11 @@ func TestSharedRows(t *testing.T) {
 		}
 	}
 	lat := SharedLatency{Browsers: 10_000, Case: "PUBLIC, HTTP/1.1", Rate: 1, Seconds: 30,
-		Runs: []SharedLatencyRun{{P50: 40, P99: 90, Samples: 300_000}, {P50: 50, P99: 120, Samples: 300_000, Short: 0}}}
+		Runs: []SharedLatencyRun{
+			{P50: 40, P99: 90, Samples: 300_000, BackendStreamsOpen: 1, Shared: ShareCounts{Upstreams: 1, Browsers: 10_000}},
+			// 29 browsers kept a stream of their own.
+			{P50: 50, P99: 120, Samples: 300_000, BackendStreamsOpen: 30, Shared: ShareCounts{Upstreams: 1, Browsers: 9971}},
+		}}
 	s := &Shared{Idle: []SharedIdle{si}, Latency: []SharedLatency{lat}}
 	s.finish()
 	if got := s.Idle[0].OverFloorKiB[sharedPublicH1]; got != 2 {
@@ -142,6 +146,7 @@ func TestSharedRows(t *testing.T) {
 		"| 1 open, every run | pass |",
 		"| delivery p99 | 105.00 ms",
 		"| ≤ 100 ms, none short | **FAIL** |",
+		"| all attached, 1 open, every run | **FAIL** |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rows lack %q:\n%s", want, out)
