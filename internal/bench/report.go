@@ -435,8 +435,12 @@ func (c *IdleCase) oneUpstream(n int, public bool) bool {
 // that says how and when it was measured.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, median of %d runs, load average %.2f before and %.2f after (1 min)",
-		rep.CPUs, rep.Go, rep.Settings.Runs, rep.LoadBefore[0], rep.LoadAfter[0])
+	runs := fmt.Sprintf("median of %d runs", rep.Settings.Runs)
+	if rep.Shared != nil {
+		runs += fmt.Sprintf(" (scenario 5: %s)", plural(rep.Settings.SharedRuns, "run"))
+	}
+	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, %s, load average %.2f before and %.2f after (1 min)",
+		rep.CPUs, rep.Go, runs, rep.LoadBefore[0], rep.LoadAfter[0])
 	var other []string
 	for _, s := range []string{"throughput", "idle", "latency", "connect", "shared"} {
 		if c, ok := rep.OtherCores[s]; ok {
