@@ -73,13 +73,15 @@ func checkTable(t *testing.T, out string) {
 			t.Errorf("row with other than 5 cells: %q", row)
 		}
 	}
-	for _, s := range []string{"| 1. Throughput, 1 stream", "| 2. Idle memory", "| 3. Added latency", "| 4. Connect"} {
+	for _, s := range []string{"| 1. Throughput, 1 stream", "| 2. Idle memory", "| 3. Added latency", "| 4. Connect",
+		"| 5. Shared upstream, 20 browsers idle", "| 5. Shared upstream, 20 browsers at 1 event/s"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("table has no %q row:\n%s", s, out)
 		}
 	}
-	if n := strings.Count(out, "| pass |") + strings.Count(out, "| **FAIL** |"); n != 9 {
-		t.Errorf("%d rows with a verdict, want 9 (2 per throughput config, 2 idle, 1 per latency config, 1 connect):\n%s", n, out)
+	if n := strings.Count(out, "| pass |") + strings.Count(out, "| **FAIL** |"); n != 18 {
+		t.Errorf("%d rows with a verdict, want 18 (2 per throughput config, 2 idle, 1 per latency config, 1 connect; "+
+			"shared: 4 memory and 1 upstream count per browser count, 2 per latency case):\n%s", n, out)
 	}
 }
 
@@ -90,7 +92,7 @@ func checkReport(t *testing.T, rep *bench.Report) {
 			t.Errorf("%s = %v, want > 0", name, v)
 		}
 	}
-	if len(rep.Throughput) != 2 || rep.Idle == nil || len(rep.Latency) != 2 || rep.Connect == nil {
+	if len(rep.Throughput) != 2 || rep.Idle == nil || len(rep.Latency) != 2 || rep.Connect == nil || rep.Shared == nil {
 		t.Fatalf("scenarios missing from the JSON: %+v", rep)
 	}
 	for _, tp := range rep.Throughput {
@@ -113,6 +115,25 @@ func checkReport(t *testing.T, rep *bench.Report) {
 		positive("direct p99", l.Median.DirectP99)
 	}
 	positive("connect streams/s", rep.Connect.Median.PerSec)
+	if len(rep.Shared.Idle) != 1 || len(rep.Shared.Latency) != 2 {
+		t.Fatalf("shared scenario: %d browser counts and %d latency cases, want 1 and 2", len(rep.Shared.Idle), len(rep.Shared.Latency))
+	}
+	for _, c := range rep.Shared.Idle[0].Cases {
+		positive(c.Median.Case+" RSS per browser", c.Median.RSSPerStreamKiB)
+	}
+	for _, l := range rep.Shared.Latency {
+		m := l.Median
+		positive(l.Case+" delivery p99", m.P99)
+		positive(l.Case+" events", float64(m.Events))
+		// Counts read, not judged: a browser whose access check is
+		// answered after the gateway's header wait keeps a stream of its
+		// own, which a loaded machine can make happen even at this size.
+		positive(l.Case+" backend streams open", float64(m.BackendStreamsOpen))
+		positive(l.Case+" browsers on the shared upstream", float64(m.Shared.Browsers))
+		if m.Shared.Upstreams != 1 {
+			t.Errorf("%s: gateway counted %d shared upstreams, want 1", l.Case, m.Shared.Upstreams)
+		}
+	}
 	positive("TTFB p99", rep.Connect.Median.TTFBP99)
 	if rep.LoadBefore == [3]float64{} && rep.LoadAfter == [3]float64{} {
 		t.Error("no load average")

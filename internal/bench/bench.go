@@ -14,7 +14,10 @@
 //     NDJSON fallback;
 //  2. memory and goroutines of 10,000 idle streams, and after they close;
 //  3. latency the gateway adds at half the SSE peak rate;
-//  4. new streams per second and time to first byte.
+//  4. new streams per second and time to first byte;
+//  5. browsers on one shared upstream: memory and goroutines of 1,000 and
+//     10,000 idle ones against net/http's floor, the upstream streams the
+//     backend served, and delivery latency at 10,000 browsers.
 //
 // Every figure is the median of several runs; every ratio is taken within
 // one run.
@@ -54,8 +57,20 @@ type Settings struct {
 	LatencyLoad        float64 `json:"latencyLoad"`
 	ConnectStreams     int     `json:"connectStreams"`
 	ConnectConcurrency int     `json:"connectConcurrency"`
-	Scenarios          []int   `json:"scenarios"`
-	Smoke              bool    `json:"smoke"`
+	// Scenario 5, shared upstreams: SharedRuns runs of idle browsers at
+	// each count of SharedBrowsers, and of SharedLatencyBrowsers browsers
+	// at SharedRate events per second, measured for SharedDuration.
+	SharedRuns            int           `json:"sharedRuns"`
+	SharedBrowsers        []int         `json:"sharedBrowsers"`
+	SharedLatencyBrowsers int           `json:"sharedLatencyBrowsers"`
+	SharedRate            int           `json:"sharedRate"`
+	SharedDuration        time.Duration `json:"sharedDuration"`
+	// SharedQueue, when positive, sets the gateway's queue per browser of
+	// a shared upstream (gateway.WithShareQueue) instead of its default:
+	// to see what the queue costs.
+	SharedQueue int   `json:"sharedQueue,omitempty"`
+	Scenarios   []int `json:"scenarios"`
+	Smoke       bool  `json:"smoke"`
 	// ProfileDir, when set, receives pprof profiles of the gateway: CPU
 	// during each throughput window, heap and goroutines with the idle
 	// streams open.
@@ -70,7 +85,11 @@ func DefaultSettings() Settings {
 		IdleStreams: 10_000, Settle: 500 * time.Millisecond,
 		LatencyDuration: 2 * time.Second, LatencyLoad: 0.5,
 		ConnectStreams: 2000, ConnectConcurrency: 8,
-		Scenarios: []int{1, 2, 3, 4},
+		// One run of scenario 5 takes minutes: 10,000 browsers joined
+		// twelve times, and two 30 s windows.
+		SharedRuns: 1, SharedBrowsers: []int{1000, 10_000},
+		SharedLatencyBrowsers: 10_000, SharedRate: 1, SharedDuration: 30 * time.Second,
+		Scenarios: []int{1, 2, 3, 4, 5},
 	}
 }
 
@@ -83,6 +102,8 @@ func SmokeSettings() Settings {
 	s.IdleStreams, s.Settle = 50, 50*time.Millisecond
 	s.LatencyDuration = 300 * time.Millisecond
 	s.ConnectStreams, s.ConnectConcurrency = 50, 4
+	s.SharedRuns, s.SharedBrowsers = 1, []int{20}
+	s.SharedLatencyBrowsers, s.SharedDuration = 20, 3*time.Second
 	s.Smoke = true
 	return s
 }
@@ -146,7 +167,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	latLoad := fs.Float64("latency-load", def.LatencyLoad, "rate of the latency scenario, as a fraction of the SSE peak")
 	conn := fs.Int("connect-streams", def.ConnectStreams, "streams opened in the connect scenario")
 	conc := fs.Int("connect-concurrency", def.ConnectConcurrency, "streams opened at a time")
-	scen := fs.String("scenarios", "1,2,3,4", "scenarios to run")
+	sharedRuns := fs.Int("shared-runs", def.SharedRuns, "runs of the shared scenario (5); each figure is their median")
+	sharedBrowsers := fs.String("shared-browsers", "", "idle browsers on one shared upstream, each count measured (default 1000,10000)")
+	sharedLatBrowsers := fs.Int("shared-latency-browsers", def.SharedLatencyBrowsers, "browsers on one shared upstream in the latency run")
+	sharedRate := fs.Int("shared-rate", def.SharedRate, "events per second of the shared upstream in the latency run")
+	sharedDur := fs.Duration("shared-duration", def.SharedDuration, "measuring window of the shared latency run")
+	sharedQueue := fs.Int("shared-queue", 0, "the gateway's queue per browser of a shared upstream in scenario 5 (its default when 0)")
+	scen := fs.String("scenarios", "1,2,3,4,5", "scenarios to run")
 	profDir := fs.String("pprof", "", "directory to write the gateway's pprof profiles to (none when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -177,6 +204,18 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			set.ConnectStreams = *conn
 		case "connect-concurrency":
 			set.ConnectConcurrency = *conc
+		case "shared-runs":
+			set.SharedRuns = *sharedRuns
+		case "shared-browsers":
+			set.SharedBrowsers, err = parseInts(*sharedBrowsers)
+		case "shared-latency-browsers":
+			set.SharedLatencyBrowsers = *sharedLatBrowsers
+		case "shared-rate":
+			set.SharedRate = *sharedRate
+		case "shared-duration":
+			set.SharedDuration = *sharedDur
+		case "shared-queue":
+			set.SharedQueue = *sharedQueue
 		}
 	})
 	if err != nil {
@@ -191,7 +230,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if set.Runs < 1 || set.Size < 0 || set.Window <= 0 || set.IdleStreams < 1 || set.LatencyDuration <= 0 || set.LatencyLoad <= 0 ||
-		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 {
+		set.ConnectStreams < 1 || set.ConnectConcurrency < 1 || len(set.Streams) == 0 || slices.Min(set.Streams) < 1 ||
+		set.SharedRuns < 1 || len(set.SharedBrowsers) == 0 || slices.Min(set.SharedBrowsers) < 1 ||
+		set.SharedLatencyBrowsers < 1 || set.SharedRate < 1 || set.SharedDuration <= 0 || set.SharedQueue < 0 {
 		return errors.New("every count and duration must be positive")
 	}
 	exe, err := os.Executable()
@@ -340,6 +381,15 @@ func (h *harness) run(ctx context.Context) (rep *Report, err error) {
 			return nil, err
 		}
 	}
+	if h.has(5) {
+		err = measure("shared", func() (err error) {
+			rep.Shared, err = h.scenarioShared(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	rep.LoadAfter, _ = procstat.LoadAvg()
 	rep.Seconds = time.Since(started).Seconds()
 	h.logf("load average %.2f %.2f %.2f; %.0f s", rep.LoadAfter[0], rep.LoadAfter[1], rep.LoadAfter[2], rep.Seconds)
@@ -418,7 +468,7 @@ func (h *harness) scenarioIdle(ctx context.Context) (*Idle, error) {
 	res.Others = make([]IdleCase, len(idleCases)-1)
 	for run := range h.set.Runs {
 		for i, c := range idleCases {
-			r, err := h.idle(ctx, h.set.IdleStreams, c)
+			r, err := h.idle(ctx, h.set.IdleStreams, c, c.slug)
 			if err != nil {
 				return nil, err
 			}

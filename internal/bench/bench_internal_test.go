@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,68 @@ func TestTableRows(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestSharedRows(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	idle := func(kib float64, started int64, shared bool) IdleRun {
+		r := IdleRun{Streams: n, RSSPerStreamKiB: kib, GoroutinesPerStream: 2}
+		if shared {
+			r.BackendStreamsStarted, r.BackendStreamsOpen = started, 1
+			r.Shared = ShareCounts{Upstreams: 1, Browsers: n}
+		}
+		return r
+	}
+	// Two runs: the difference to the floor is taken within each run
+	// (3 and 1 KiB over HTTP/1.1 under PUBLIC), then its median (2).
+	si := SharedIdle{Browsers: n, Cases: make([]IdleCase, len(sharedIdleCases))}
+	for _, run := range [][]IdleRun{
+		{idle(23, n+1, true), idle(11, n+1, true), idle(21, 1, true), idle(13, 1, true), idle(20, 0, false), idle(5, 0, false)},
+		{idle(22, n+1, true), idle(11, n+1, true), idle(22, 1, true), idle(13, 1, true), idle(21, 0, false), idle(5, 0, false)},
+	} {
+		for j, r := range run {
+			si.Cases[j].Runs = append(si.Cases[j].Runs, r)
+		}
+	}
+	lat := SharedLatency{Browsers: 10_000, Case: "PUBLIC, HTTP/1.1", Rate: 1, Seconds: 30,
+		Runs: []SharedLatencyRun{
+			{P50: 40, P99: 90, Samples: 300_000, BackendStreamsOpen: 1, Shared: ShareCounts{Upstreams: 1, Browsers: 10_000}},
+			// 29 browsers kept a stream of their own.
+			{P50: 50, P99: 120, Samples: 300_000, BackendStreamsOpen: 30, Shared: ShareCounts{Upstreams: 1, Browsers: 9971}},
+		}}
+	s := &Shared{Idle: []SharedIdle{si}, Latency: []SharedLatency{lat}}
+	s.finish()
+	if got := s.Idle[0].OverFloorKiB[sharedPublicH1]; got != 2 {
+		t.Errorf("PUBLIC HTTP/1.1 over the floor = %v KiB, want 2 (median of 3 and 1)", got)
+	}
+	var b strings.Builder
+	s.rows(func(sc, m, v, tg, r string) { fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", sc, m, v, tg, r) }, 0)
+	out := b.String()
+	for _, want := range []string{
+		"| gateway RSS, shared, PUBLIC, HTTP/1.1 | +2.00 KiB per browser over the floor: 22.50 KiB",
+		"| ≤ floor +2 KiB | pass |",
+		"| gateway RSS, shared, PER_USER (no user), HTTP/1.1 | +1.00 KiB per browser over the floor",
+		"| gateway RSS, shared, PUBLIC, HTTP/2 (h2c) | 11.00 KiB",
+		"| gateway RSS, shared, PER_USER (no user), HTTP/2 (h2c) | 13.00 KiB",
+		"| ≤ 12 KiB | **FAIL** |",
+		"PUBLIC: 1 open, 1,001 started",
+		"| 1 open, every run | pass |",
+		"| delivery p99 | 105.00 ms",
+		"| ≤ 100 ms, none short | **FAIL** |",
+		"| all attached, 1 open, every run | **FAIL** |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rows lack %q:\n%s", want, out)
+		}
+	}
+
+	// A second upstream in any run fails the count.
+	s.Idle[0].Cases[sharedPerUserH2C].Runs[1].BackendStreamsOpen = 2
+	b.Reset()
+	s.rows(func(sc, m, v, tg, r string) { fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", sc, m, v, tg, r) }, 0)
+	if !strings.Contains(b.String(), "| 1 open, every run | **FAIL** |") {
+		t.Errorf("two upstreams in a run passed:\n%s", b.String())
 	}
 }

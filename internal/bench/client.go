@@ -157,7 +157,7 @@ func (t *target) consume(ctx context.Context, p path, q query, withTime bool, ea
 	}
 	defer resp.Body.Close()
 	if p == sse {
-		err = consumeSSE(resp.Body, withTime, each)
+		err = consumeSSE(resp.Body, 64<<10, withTime, each)
 	} else {
 		err = consumeNDJSON(resp.Body, each)
 	}
@@ -187,8 +187,10 @@ func (t *target) consumeGRPC(ctx context.Context, q query, each func(int64)) err
 	}
 }
 
-func consumeSSE(body io.Reader, withTime bool, each func(int64)) error {
-	r := sseclient.NewReader(body, 64<<10)
+// consumeSSE reads an SSE body with a buffer of bufSize bytes: large for
+// throughput, small when ten thousand streams are read at once.
+func consumeSSE(body io.Reader, bufSize int, withTime bool, each func(int64)) error {
+	r := sseclient.NewReader(body, bufSize)
 	for {
 		ev, err := r.Next()
 		if err != nil {

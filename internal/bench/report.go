@@ -28,6 +28,7 @@ type Report struct {
 	Idle       *Idle        `json:"idle,omitempty"`
 	Latency    []Latency    `json:"latency,omitempty"`
 	Connect    *Connect     `json:"connect,omitempty"`
+	Shared     *Shared      `json:"shared,omitempty"`
 }
 
 // Throughput is scenario 1 for one number of concurrent streams.
@@ -95,6 +96,23 @@ type IdleRun struct {
 	// never frees goroutine descriptors, and keeps some spans.
 	ClosedHeapOverBaselineKiB  float64 `json:"closedHeapOverBaselineKiB"`
 	ClosedStackOverBaselineKiB float64 `json:"closedStackOverBaselineKiB"`
+	// The streams the backend started while the streams opened, and those
+	// it had open with all of them open: one per stream unshared; for a
+	// shared stream one upstream, and under PUBLIC one access check per
+	// browser, each closed once answered.
+	BackendStreamsStarted int64 `json:"backendStreamsStarted"`
+	BackendStreamsOpen    int64 `json:"backendStreamsOpen"`
+	// Shared is the gateway's own count, for a shared case.
+	Shared ShareCounts `json:"shared,omitzero"`
+}
+
+// ShareCounts is what a gateway that shares the bench stream counts, from
+// its observer: shared upstreams open, browsers attached to them, and
+// browsers that got an upstream of their own (window misses).
+type ShareCounts struct {
+	Upstreams    int64 `json:"upstreams"`
+	Browsers     int64 `json:"browsers"`
+	WindowMisses int64 `json:"windowMisses"`
 }
 
 // Latency is scenario 3 for one number of streams.
@@ -136,6 +154,69 @@ type ConnectRun struct {
 	TTFBP99 float64 `json:"ttfbP99Ms"`
 }
 
+// Shared is scenario 5: browsers on one shared upstream.
+type Shared struct {
+	Idle    []SharedIdle    `json:"idle"`
+	Latency []SharedLatency `json:"latency"`
+}
+
+// SharedIdle is scenario 5 with one number of idle browsers on one
+// request.
+type SharedIdle struct {
+	Browsers int `json:"browsers"`
+	// Cases are those of sharedIdleCases, in order: shared under PUBLIC
+	// and PER_USER, then net/http's floor, each over HTTP/1.1 and h2c.
+	Cases []IdleCase `json:"cases"`
+	// OverFloorKiB is, for each case, its RSS per browser less the
+	// floor's over the same protocol, taken within each run; the median.
+	OverFloorKiB []float64 `json:"overFloorKiB"`
+}
+
+// Indexes of sharedIdleCases.
+const (
+	sharedPublicH1 = iota
+	sharedPublicH2C
+	sharedPerUserH1
+	sharedPerUserH2C
+	sharedFloorH1
+	sharedFloorH2C
+)
+
+// SharedLatency is scenario 5's delivery latency over one protocol.
+type SharedLatency struct {
+	Browsers int                `json:"browsers"`
+	Case     string             `json:"case"`
+	Rate     int                `json:"rate"`    // events per second on the upstream
+	Seconds  float64            `json:"seconds"` // of the measuring window
+	Runs     []SharedLatencyRun `json:"runs"`
+	Median   SharedLatencyRun   `json:"median"`
+}
+
+// SharedLatencyRun is one run: receive minus the backend's send time of
+// the events sent in the window, at every browser, in milliseconds.
+type SharedLatencyRun struct {
+	OpenSeconds float64 `json:"openSeconds"` // to attach every browser
+	Samples     int     `json:"samples"`
+	P50         float64 `json:"p50Ms"`
+	P99         float64 `json:"p99Ms"`
+	Max         float64 `json:"maxMs"`
+	// Events delivered to all browsers during the window, and the
+	// gateway's CPU time per event (µs), and the cores each process used.
+	Events                   int64   `json:"events"`
+	GatewayCPUPerEventMicros float64 `json:"gatewayCpuPerEventMicros"`
+	CPU                      cpuUse  `json:"cpu"`
+	// Short is the browsers that had not seen the window's last event when
+	// the wait ran out, or whose stream ended (evicted): 0 when every
+	// browser's every event is in the figures.
+	Short int `json:"short"`
+	// The backend's streams started since the gateway started, and open,
+	// at the window's end with every browser attached; the gateway's
+	// shared counts then.
+	BackendStreamsStarted int64       `json:"backendStreamsStarted"`
+	BackendStreamsOpen    int64       `json:"backendStreamsOpen"`
+	Shared                ShareCounts `json:"shared"`
+}
+
 // Targets of issue 8, for this 2-core machine.
 const (
 	targetIdleKiB       = 20.0
@@ -146,13 +227,19 @@ const (
 	closedSlackMinBytes = 4 << 20
 )
 
+// Targets of issue 15, for this 2-core machine: memory per added browser
+// of a shared upstream over HTTP/1.1 within this of net/http's floor, and
+// over HTTP/2 at most this; delivery p99 at 10,000 browsers.
+const (
+	targetSharedOverFloorKiB = 2.0
+	targetSharedH2KiB        = 12.0
+	targetSharedP99Ms        = 100.0
+)
+
 // median of f over runs: each figure of a median row is the median of that
 // figure across runs, ratios included (taken within each run first).
 func median[T any](runs []T, f func(*T) float64) float64 {
-	v := make([]float64, len(runs))
-	for i := range runs {
-		v[i] = f(&runs[i])
-	}
+	v := collect(runs, f)
 	slices.Sort(v)
 	n := len(v)
 	switch {
@@ -212,6 +299,13 @@ func medianIdle(r []IdleRun) IdleRun {
 		ClosedRSSOverBaselineKiB:   mi(func(x *IdleRun) float64 { return x.ClosedRSSOverBaselineKiB }),
 		ClosedHeapOverBaselineKiB:  mi(func(x *IdleRun) float64 { return x.ClosedHeapOverBaselineKiB }),
 		ClosedStackOverBaselineKiB: mi(func(x *IdleRun) float64 { return x.ClosedStackOverBaselineKiB }),
+		BackendStreamsStarted:      int64(mi(func(x *IdleRun) float64 { return float64(x.BackendStreamsStarted) })),
+		BackendStreamsOpen:         int64(mi(func(x *IdleRun) float64 { return float64(x.BackendStreamsOpen) })),
+		Shared: ShareCounts{
+			Upstreams:    int64(mi(func(x *IdleRun) float64 { return float64(x.Shared.Upstreams) })),
+			Browsers:     int64(mi(func(x *IdleRun) float64 { return float64(x.Shared.Browsers) })),
+			WindowMisses: int64(mi(func(x *IdleRun) float64 { return float64(x.Shared.WindowMisses) })),
+		},
 	}
 }
 
@@ -257,14 +351,98 @@ func (c *Connect) finish() {
 	}
 }
 
+func (s *Shared) finish() {
+	for i := range s.Idle {
+		si := &s.Idle[i]
+		for j := range si.Cases {
+			si.Cases[j].Median = medianIdle(si.Cases[j].Runs)
+		}
+		si.OverFloorKiB = make([]float64, len(si.Cases))
+		for j := range si.Cases {
+			floor := sharedFloorH1
+			if sharedIdleCases[j].h2c {
+				floor = sharedFloorH2C
+			}
+			if j == floor || sharedIdleCases[j].share == "" {
+				continue
+			}
+			runs := si.Cases[j].Runs
+			diff := make([]float64, len(runs))
+			for r := range runs {
+				diff[r] = runs[r].RSSPerStreamKiB - si.Cases[floor].Runs[r].RSSPerStreamKiB
+			}
+			si.OverFloorKiB[j] = median(diff, func(x *float64) float64 { return *x })
+		}
+	}
+	for i := range s.Latency {
+		l := &s.Latency[i]
+		f := func(g func(*SharedLatencyRun) float64) float64 { return median(l.Runs, g) }
+		l.Median = SharedLatencyRun{
+			OpenSeconds:              f(func(x *SharedLatencyRun) float64 { return x.OpenSeconds }),
+			Samples:                  int(f(func(x *SharedLatencyRun) float64 { return float64(x.Samples) })),
+			P50:                      f(func(x *SharedLatencyRun) float64 { return x.P50 }),
+			P99:                      f(func(x *SharedLatencyRun) float64 { return x.P99 }),
+			Max:                      f(func(x *SharedLatencyRun) float64 { return x.Max }),
+			Events:                   int64(f(func(x *SharedLatencyRun) float64 { return float64(x.Events) })),
+			GatewayCPUPerEventMicros: f(func(x *SharedLatencyRun) float64 { return x.GatewayCPUPerEventMicros }),
+			CPU: cpuUse{
+				Gateway: f(func(x *SharedLatencyRun) float64 { return x.CPU.Gateway }),
+				Backend: f(func(x *SharedLatencyRun) float64 { return x.CPU.Backend }),
+				Client:  f(func(x *SharedLatencyRun) float64 { return x.CPU.Client }),
+			},
+			// The worst run: a browser short in any run is a fault.
+			Short:                 int(slices.Max(collect(l.Runs, func(x *SharedLatencyRun) float64 { return float64(x.Short) }))),
+			BackendStreamsStarted: int64(f(func(x *SharedLatencyRun) float64 { return float64(x.BackendStreamsStarted) })),
+			BackendStreamsOpen:    int64(f(func(x *SharedLatencyRun) float64 { return float64(x.BackendStreamsOpen) })),
+			Shared: ShareCounts{
+				Upstreams:    int64(f(func(x *SharedLatencyRun) float64 { return float64(x.Shared.Upstreams) })),
+				Browsers:     int64(f(func(x *SharedLatencyRun) float64 { return float64(x.Shared.Browsers) })),
+				WindowMisses: int64(f(func(x *SharedLatencyRun) float64 { return float64(x.Shared.WindowMisses) })),
+			},
+		}
+	}
+}
+
+// collect returns f of each run.
+func collect[T any](runs []T, f func(*T) float64) []float64 {
+	v := make([]float64, len(runs))
+	for i := range runs {
+		v[i] = f(&runs[i])
+	}
+	return v
+}
+
+// oneUpstream reports whether, in every run of a shared case with n
+// browsers, the backend had exactly one stream open with every browser
+// attached, had started one (PER_USER) or one plus an access check per
+// browser (PUBLIC), and the gateway counted one shared upstream feeding n
+// browsers and no window miss.
+func (c *IdleCase) oneUpstream(n int, public bool) bool {
+	started := int64(1)
+	if public {
+		started += int64(n)
+	}
+	for _, r := range c.Runs {
+		if r.BackendStreamsOpen != 1 || r.BackendStreamsStarted != started ||
+			r.Shared != (ShareCounts{Upstreams: 1, Browsers: int64(n)}) {
+			return false
+		}
+	}
+	return len(c.Runs) > 0
+}
+
 // WriteTable writes the report as one markdown table, with a line above it
 // that says how and when it was measured.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, median of %d runs, load average %.2f before and %.2f after (1 min)",
-		rep.CPUs, rep.Go, rep.Settings.Runs, rep.LoadBefore[0], rep.LoadAfter[0])
+	runs := fmt.Sprintf("median of %d runs", rep.Settings.Runs)
+	if rep.Shared != nil {
+		runs += fmt.Sprintf(" (scenario 5: %s)", plural(rep.Settings.SharedRuns, "run"))
+	}
+	fmt.Fprintf(&b, "ssebench: %d CPUs, %s, %s, load average %.2f before and %.2f after (1 min)",
+		rep.CPUs, rep.Go, runs, rep.LoadBefore[0], rep.LoadAfter[0])
 	var other []string
-	for _, s := range []string{"throughput", "idle", "latency", "connect"} {
+	for _, s := range []string{"throughput", "idle", "latency", "connect", "shared"} {
 		if c, ok := rep.OtherCores[s]; ok {
 			other = append(other, fmt.Sprintf("%s %.2f", s, c))
 		}
@@ -325,8 +503,76 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		row("", "time to first byte p50", fmt.Sprintf("%.2f ms", m.TTFBP50), "", "")
 		row("", "time to first byte p99", fmt.Sprintf("%.2f ms", m.TTFBP99), fmt.Sprintf("≤ %g ms", targetTTFBP99Ms), passFail(m.TTFBP99 <= targetTTFBP99Ms))
 	}
+	if rep.Shared != nil {
+		rep.Shared.rows(row, rep.Settings.SharedQueue)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (s *Shared) rows(row func(scenario, measure, value, target, result string), queue int) {
+	// A queue other than the gateway's default is said in every title.
+	opts := ""
+	if queue > 0 {
+		opts = fmt.Sprintf(" (WithShareQueue(%d))", queue)
+	}
+	for _, si := range s.Idle {
+		n := si.Browsers
+		scen := fmt.Sprintf("5. Shared upstream%s, %s idle on one request", opts, plural(n, "browser"))
+		for j, c := range si.Cases {
+			m := c.Median
+			sc := sharedIdleCases[j]
+			value := fmt.Sprintf("%.2f KiB (heap %.2f, stacks %.2f), %.2f goroutines per browser",
+				m.RSSPerStreamKiB, m.HeapPerStreamKiB, m.StackPerStreamKiB, m.GoroutinesPerStream)
+			target, result := "", ""
+			switch {
+			case sc.share != "" && !sc.h2c:
+				value = fmt.Sprintf("%+.2f KiB per browser over the floor: ", si.OverFloorKiB[j]) + value
+				target = fmt.Sprintf("≤ floor %+g KiB", targetSharedOverFloorKiB)
+				result = passFail(si.OverFloorKiB[j] <= targetSharedOverFloorKiB)
+			case sc.share != "":
+				value += fmt.Sprintf("; %+.2f KiB over the h2c floor", si.OverFloorKiB[j])
+				target = fmt.Sprintf("≤ %g KiB", targetSharedH2KiB)
+				result = passFail(m.RSSPerStreamKiB <= targetSharedH2KiB)
+			}
+			row(scen, "gateway RSS, "+sc.name, value, target, result)
+			scen = ""
+		}
+		pub, per := &si.Cases[sharedPublicH1], &si.Cases[sharedPerUserH1]
+		counts := func(c *IdleCase) string {
+			m := c.Median
+			return fmt.Sprintf("%s open, %s started", thousands(float64(m.BackendStreamsOpen)), thousands(float64(m.BackendStreamsStarted)))
+		}
+		ok := true
+		for _, j := range []int{sharedPublicH1, sharedPublicH2C, sharedPerUserH1, sharedPerUserH2C} {
+			ok = ok && si.Cases[j].oneUpstream(n, sharedIdleCases[j].share == "public")
+		}
+		row("", "upstream streams the backend served, browsers attached",
+			fmt.Sprintf("PUBLIC: %s (1 shared and an access check per browser, each closed once answered); PER_USER: %s; gateway: %d shared upstream, %s browsers",
+				counts(pub), counts(per), pub.Median.Shared.Upstreams, thousands(float64(pub.Median.Shared.Browsers))),
+			"1 open, every run", passFail(ok))
+	}
+	for _, l := range s.Latency {
+		m := l.Median
+		scen := fmt.Sprintf("5. Shared upstream%s, %s at %d event/s for %.0f s, %s", opts, plural(l.Browsers, "browser"), l.Rate, l.Seconds, l.Case)
+		row(scen, "delivery p50, backend send to browser receive", fmt.Sprintf("%.2f ms", m.P50), "", "")
+		row("", "delivery p99", fmt.Sprintf("%.2f ms (max %.2f; %s events, %d browsers short of the window)",
+			m.P99, m.Max, thousands(float64(m.Samples)), m.Short),
+			fmt.Sprintf("≤ %g ms, none short", targetSharedP99Ms), passFail(m.P99 <= targetSharedP99Ms && m.Short == 0))
+		row("", "gateway CPU per delivered event", fmt.Sprintf("%.2f µs; cores gateway %.2f, backend %.2f, client %.2f",
+			m.GatewayCPUPerEventMicros, m.CPU.Gateway, m.CPU.Backend, m.CPU.Client), "", "")
+		// A browser not on the shared upstream has a stream of its own:
+		// the figures above would not be those of one upstream.
+		ok := len(l.Runs) > 0
+		for _, r := range l.Runs {
+			ok = ok && r.BackendStreamsOpen == 1 && r.Shared.Upstreams == 1 && r.Shared.Browsers == int64(l.Browsers)
+		}
+		row("", "browsers on the shared upstream; upstream streams",
+			fmt.Sprintf("%s of %s attached (all joined in %.1f s); backend %s open, %s started; gateway %d shared upstream",
+				thousands(float64(m.Shared.Browsers)), thousands(float64(l.Browsers)), m.OpenSeconds,
+				thousands(float64(m.BackendStreamsOpen)), thousands(float64(m.BackendStreamsStarted)), m.Shared.Upstreams),
+			"all attached, 1 open, every run", passFail(ok))
+	}
 }
 
 func rateCell(r PathRate, gateway bool) string {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssegate/ssegate/internal/bench/backend"
 	"github.com/ssegate/ssegate/internal/bench/procstat"
 )
 
@@ -264,7 +265,7 @@ func (t *target) shortStream(ctx context.Context, q query) (time.Duration, error
 	}
 	defer resp.Body.Close()
 	n := 0
-	if err := consumeSSE(resp.Body, false, func(int64) { n++ }); err != nil {
+	if err := consumeSSE(resp.Body, 64<<10, false, func(int64) { n++ }); err != nil {
 		return 0, err
 	}
 	if n != 1 {
@@ -275,10 +276,11 @@ func (t *target) shortStream(ctx context.Context, q query) (time.Duration, error
 
 // idleCase is one way of holding idle streams open in the gateway process.
 type idleCase struct {
-	name string // in the table and the JSON
-	slug string // in profile file names
-	path string // "": the bench stream through ssegate
-	h2c  bool
+	name  string // in the table and the JSON
+	slug  string // in profile file names
+	path  string // "": the bench stream through ssegate
+	h2c   bool
+	share string // "public" or "per-user": the gateway shares the bench stream (serve-gateway -share)
 }
 
 var idleCases = []idleCase{
@@ -289,9 +291,11 @@ var idleCases = []idleCase{
 }
 
 // idle opens n idle streams through a fresh gateway and reads its memory
-// and goroutines before, while open, and after all closed.
-func (h *harness) idle(ctx context.Context, n int, c idleCase) (IdleRun, error) {
-	gw, err := h.startGateway(ctx, "-heartbeat", "1h")
+// and goroutines before, while open, and after all closed, and the streams
+// the backend served meanwhile. Its profiles are named after slug.
+func (h *harness) idle(ctx context.Context, n int, c idleCase, slug string) (IdleRun, error) {
+	args := []string{"-heartbeat", "1h"}
+	gw, err := h.startGateway(ctx, append(args, h.shareArgs(c)...)...)
 	if err != nil {
 		return IdleRun{}, err
 	}
@@ -307,6 +311,10 @@ func (h *harness) idle(ctx context.Context, n int, c idleCase) (IdleRun, error) 
 	}
 
 	base, err := dbg.read(ctx, gw, h.backend)
+	if err != nil {
+		return run, err
+	}
+	baseCounts, err := backend.ReadCounts(ctx, h.direct.backend)
 	if err != nil {
 		return run, err
 	}
@@ -354,7 +362,18 @@ func (h *harness) idle(ctx context.Context, n int, c idleCase) (IdleRun, error) 
 	if err != nil {
 		return run, err
 	}
-	proto := c.slug
+	openCounts, err := backend.ReadCounts(ctx, h.direct.backend)
+	if err != nil {
+		return run, err
+	}
+	run.BackendStreamsStarted = openCounts.Started - baseCounts.Started
+	run.BackendStreamsOpen = openCounts.Open - baseCounts.Open
+	if c.share != "" {
+		if run.Shared, err = dbg.shared(ctx); err != nil {
+			return run, err
+		}
+	}
+	proto := slug
 	if err := h.profile(ctx, gw, "idle-heap-"+proto+".pb.gz", "/debug/pprof/heap", true)(); err != nil {
 		return run, err
 	}
@@ -445,6 +464,16 @@ func (d debugClient) read(ctx context.Context, gw, backend *child) (gatewayState
 		return s, err
 	}
 	return s, json.Unmarshal(b, &s.mem)
+}
+
+// shared reads the gateway's shared upstreams and their browsers.
+func (d debugClient) shared(ctx context.Context) (ShareCounts, error) {
+	var c ShareCounts
+	b, err := d.do(ctx, http.MethodGet, "/debug/shared")
+	if err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(b, &c)
 }
 
 func (d debugClient) goroutines(ctx context.Context) (int, error) {

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,7 +23,9 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/ssegate/ssegate/gateway"
+	"github.com/ssegate/ssegate/gateway/relay"
 	benchv1 "github.com/ssegate/ssegate/gen/ssegate/bench/v1"
+	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/internal/bench/backend"
 )
 
@@ -45,7 +48,11 @@ func serveBackend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	srv := grpc.NewServer()
-	benchv1.RegisterBenchServiceServer(srv, &backend.Server{MaxDuration: *maxDuration})
+	bs := &backend.Server{MaxDuration: *maxDuration}
+	benchv1.RegisterBenchServiceServer(srv, bs)
+	// The streams it served, for the shared scenario: how many upstreams
+	// the gateway opened.
+	backend.RegisterCounts(srv, bs)
 	fmt.Fprintln(stdout, "listening", ln.Addr())
 	go func() {
 		<-ctx.Done()
@@ -57,15 +64,30 @@ func serveBackend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // serveGateway runs the gateway under test: ssegate with the bench service
 // registered (SSE, and NDJSON for other Accept values), grpc-gateway's
 // generated handler alone under GeneratedPrefix, and debug endpoints under
-// /debug/ (goroutine count, forced GC, memory stats, pprof).
+// /debug/ (goroutine count, forced GC, memory stats, pprof, and the shared
+// upstreams and their browsers when -share shares the bench stream).
 func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	backendAddr := fs.String("backend", "", "loopback address of the bench backend")
 	heartbeat := fs.Duration("heartbeat", 15*time.Second, "SSE heartbeat interval")
+	share := fs.String("share", "", `share the bench stream's upstreams: "public" or "per-user" (none when empty)`)
+	shareQueue := fs.Int("share-queue", 0, "events queued per browser of a shared upstream (gateway.WithShareQueue; the gateway's default when 0)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	opts := []gateway.Option{gateway.WithHeartbeat(*heartbeat)}
+	counts := &shareCounts{}
+	if *share != "" {
+		mode, ok := shareModes[*share]
+		if !ok {
+			return fmt.Errorf("share: %q is neither public nor per-user", *share)
+		}
+		opts = append(opts, gateway.WithShare(benchv1.BenchService_Stream_FullMethodName, mode), gateway.WithObserver(counts))
+	}
+	if *shareQueue > 0 {
+		opts = append(opts, gateway.WithShareQueue(*shareQueue))
 	}
 	if err := checkLoopback(*backendAddr); err != nil {
 		return fmt.Errorf("backend: %w", err)
@@ -78,7 +100,7 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer conn.Close()
-	gw, err := gateway.New(gateway.WithHeartbeat(*heartbeat))
+	gw, err := gateway.New(opts...)
 	if err != nil {
 		return err
 	}
@@ -113,6 +135,10 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	})
 	mux.HandleFunc("GET /debug/goroutines", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, runtime.NumGoroutine())
+	})
+	mux.HandleFunc("GET /debug/shared", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"upstreams":%d,"browsers":%d,"windowMisses":%d}`+"\n",
+			counts.upstreams.Load(), counts.browsers.Load(), counts.misses.Load())
 	})
 	mux.HandleFunc("POST /debug/gc", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
@@ -151,6 +177,31 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return nil
+}
+
+var shareModes = map[string]ssegatev1.Share{
+	"public":   ssegatev1.Share_SHARE_PUBLIC,
+	"per-user": ssegatev1.Share_SHARE_PER_USER,
+}
+
+// shareCounts is the gateway's count of its shared upstreams, the browsers
+// attached to them and the browsers that got an upstream of their own
+// (their resume point outside the window), for /debug/shared.
+type shareCounts struct {
+	upstreams, browsers, misses atomic.Int64
+}
+
+func (*shareCounts) RouteAdded(string)                     {}
+func (*shareCounts) StreamStarted(string)                  {}
+func (*shareCounts) StreamProgress(string, relay.Progress) {}
+func (*shareCounts) StreamEnded(gateway.StreamInfo)        {}
+func (*shareCounts) StreamRejected(string, string)         {}
+func (c *shareCounts) SharedUpstream(_ string, d int)      { c.upstreams.Add(int64(d)) }
+func (c *shareCounts) SharedBrowsers(_ string, d int)      { c.browsers.Add(int64(d)) }
+func (c *shareCounts) ShareWindow(_ string, hit bool) {
+	if !hit {
+		c.misses.Add(1)
+	}
 }
 
 // commitAndWait answers as an SSE stream that never sends an event.

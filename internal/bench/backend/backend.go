@@ -6,6 +6,7 @@ package backend
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,12 +29,30 @@ type Server struct {
 	// MaxDuration ends any stream that lasts longer, idle ones included;
 	// zero means ten minutes.
 	MaxDuration time.Duration
+
+	started, open atomic.Int64
+}
+
+// Counts are the streams a Server has served, so that a benchmark can see
+// how many upstream streams a gateway opened.
+type Counts struct {
+	// Started counts every Stream call since the server started; Open,
+	// those that have not returned yet.
+	Started, Open int64
+}
+
+// Counts returns the streams served so far.
+func (s *Server) Counts() Counts {
+	return Counts{Started: s.started.Load(), Open: s.open.Load()}
 }
 
 // Stream sends the response headers at once, as the gateway recommends, so
 // that the client sees a live stream before the first message; then count
 // messages, or nothing at all for an idle stream.
 func (s *Server) Stream(req *benchv1.StreamRequest, stream grpc.ServerStreamingServer[benchv1.StreamResponse]) error {
+	s.started.Add(1)
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	if req.GetSize() > MaxSize {
 		return status.Errorf(codes.InvalidArgument, "size over %d", MaxSize)
 	}

@@ -22,12 +22,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func start(t *testing.T) benchv1.BenchServiceClient {
 	t.Helper()
+	client, _ := startWithConn(t)
+	return client
+}
+
+func startWithConn(t *testing.T) (benchv1.BenchServiceClient, *grpc.ClientConn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	benchv1.RegisterBenchServiceServer(srv, &backend.Server{MaxDuration: 10 * time.Second})
+	bs := &backend.Server{MaxDuration: 10 * time.Second}
+	benchv1.RegisterBenchServiceServer(srv, bs)
+	backend.RegisterCounts(srv, bs)
 	go func() { _ = srv.Serve(ln) }()
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -37,7 +45,7 @@ func start(t *testing.T) benchv1.BenchServiceClient {
 		conn.Close()
 		srv.Stop()
 	})
-	return benchv1.NewBenchServiceClient(conn)
+	return benchv1.NewBenchServiceClient(conn), conn
 }
 
 func TestStream(t *testing.T) {
@@ -104,5 +112,45 @@ func TestRefusesUnbounded(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%v: %v, want InvalidArgument", req, err)
 		}
+	}
+}
+
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	client, conn := startWithConn(t)
+	counts := func() backend.Counts {
+		t.Helper()
+		c, err := backend.ReadCounts(t.Context(), conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := counts(); c != (backend.Counts{}) {
+		t.Fatalf("counts before any stream = %+v", c)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s, err := client.Stream(ctx, &benchv1.StreamRequest{Idle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(); c != (backend.Counts{Started: 1, Open: 1}) {
+		t.Fatalf("counts with an idle stream open = %+v, want 1 started, 1 open", c)
+	}
+	cancel()
+	// The server returns from the handler once it sees the cancel.
+	deadline := time.Now().Add(5 * time.Second)
+	for counts().Open != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts 5 s after the cancel = %+v, want 0 open", counts())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if c := counts(); c.Started != 1 {
+		t.Errorf("counts after the cancel = %+v, want 1 started", c)
 	}
 }
