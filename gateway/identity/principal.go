@@ -71,3 +71,11 @@ const (
 // of their own first. It carries no session. A backend serves it what
 // every browser that may call the method may see.
 const GatewaySubject = "ssegate:gateway"
+
+// IsGateway reports whether p is the gateway calling as itself: a token
+// the gateway signed for GatewaySubject, with no session and no actor.
+// The gateway refuses sessions whose user has that name, so no browser's
+// principal is one.
+func (p Principal) IsGateway() bool {
+	return p.Subject == GatewaySubject && p.Session == "" && p.Actor == ""
+}

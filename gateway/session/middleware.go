@@ -264,6 +264,12 @@ func (m *Middleware) authenticate(cookies []*http.Cookie) (identity.Principal, e
 	now := m.now()
 	for _, c := range cookies {
 		p, verr := m.verifier.Verify(c.Value, now)
+		if verr == nil && p.Subject == identity.GatewaySubject {
+			// The gateway's own name: its identity tokens would pass for the
+			// gateway's, which may read what every browser of a shared
+			// stream may.
+			verr = fmt.Errorf("%w: a session in the gateway's own name", identity.ErrTokenInvalid)
+		}
 		if verr == nil && p.Session != "" && m.revoked != nil && m.revoked.Revoked(p.Session) {
 			verr = ErrRevoked
 		}

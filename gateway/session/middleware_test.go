@@ -112,6 +112,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "not yet valid", header: hdr("Cookie", cookie(hs(with(c, "nbf", t0.Add(time.Minute).Unix())))), status: 401, code: "UNAUTHENTICATED", message: "sign in required"},
 		{name: "oversized cookie", header: hdr("Cookie", cookie(hs(with(c, "pad", strings.Repeat("p", 5000))))), status: 401, code: "UNAUTHENTICATED", message: "sign in required"},
 		{name: "valid", header: hdr("Cookie", cookie(valid)), status: 200, next: true, subject: "demo"},
+		{name: "session in the gateway's name", header: hdr("Cookie", cookie(mustIssue(t, iss, identity.GatewaySubject, t0))), status: 401, code: "UNAUTHENTICATED", message: "sign in required"},
 		{name: "valid among other cookies", header: hdr("Cookie", "theme=dark; "+cookie(valid)+"; x=y"), status: 200, next: true, subject: "demo"},
 		{name: "garbage twin before valid", header: hdr("Cookie", cookie("junk")+"; "+cookie(valid)), status: 200, next: true, subject: "demo"},
 		{name: "spoofed identity headers", header: merge(spoofed, hdr("Cookie", cookie(valid))), status: 200, next: true, subject: "demo"},

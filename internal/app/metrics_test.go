@@ -328,29 +328,34 @@ func TestSharedStreamsInTheDemo(t *testing.T) {
 	t.Parallel()
 	cfg := apptest.Config(t)
 	demo := apptest.StartDemo(t, cfg)
-	c := apptest.SignIn(t, demo.URL, "demo", nil)
 	logs := apptest.DialLogs(t, demo.LogsAddr(), "demo", demo.Identity())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if _, err := logs.Append(ctx, "tabs", "first"); err != nil {
 		t.Fatal(err)
 	}
-	const tabs = 5
-	for range tabs {
-		s, err := c.Stream(ctx, "/v1/logs/tabs/events?follow=true", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if ev, err := s.NextEvent(); err != nil || ev.Data != "first" {
-			t.Fatalf("first event %+v, %v", ev, err)
+	// A log tailed by the tabs of two users is one upstream (SHARE_PUBLIC).
+	const tabs = 3
+	users := []string{"demo", "ops"}
+	for _, user := range users {
+		c := apptest.SignIn(t, demo.URL, user, nil)
+		for range tabs {
+			s, err := c.Stream(ctx, "/v1/logs/tabs/events?follow=true", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			if ev, err := s.NextEvent(); err != nil || ev.Data != "first" {
+				t.Fatalf("%s: first event %+v, %v", user, ev, err)
+			}
 		}
 	}
+	browsers := tabs * len(users)
 	fams := scrape(t, demo.MetricsURL)
 	checkMetrics(t, fams, []metricWant{
 		{"ssegate_shared_upstreams", []string{"route", logRoute}, 1},
-		{"ssegate_shared_browsers", []string{"route", logRoute}, tabs},
-		{"ssegate_share_window_total", []string{"route", logRoute, "result", "hit"}, tabs},
-		{"ssegate_streams_active", []string{"route", logRoute}, tabs},
+		{"ssegate_shared_browsers", []string{"route", logRoute}, float64(browsers)},
+		{"ssegate_share_window_total", []string{"route", logRoute, "result", "hit"}, float64(browsers)},
+		{"ssegate_streams_active", []string{"route", logRoute}, float64(browsers)},
 	})
 }

@@ -39,7 +39,8 @@ func LoadUsers(path string) (Users, error) {
 
 // ParseUsers reads a users config in YAML or JSON: a "users" object mapping
 // each name to a bcrypt hash. Unknown fields, invalid names (they become
-// session subjects: 1 to 256 printable ASCII characters) and anything that
+// session subjects: 1 to 256 printable ASCII characters, and not the
+// gateway's own identity.GatewaySubject) and anything that
 // is not a bcrypt hash are errors.
 func ParseUsers(data []byte) (Users, error) {
 	var f file
@@ -53,6 +54,9 @@ func ParseUsers(data []byte) (Users, error) {
 	for name, hash := range f.Users {
 		if !identity.ValidSubject(name) {
 			return nil, fmt.Errorf("auth: user name %q must be 1 to 256 printable ASCII characters", name)
+		}
+		if name == identity.GatewaySubject {
+			return nil, fmt.Errorf("auth: user name %q is the gateway's own", name)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
 			return nil, fmt.Errorf("auth: user %q: not a bcrypt hash: %w", name, err)

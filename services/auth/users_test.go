@@ -27,6 +27,7 @@ func TestParseUsers(t *testing.T) {
 		{"garbage", "{[", nil},
 		{"name with newline", `{"users": {"a\nb": "` + hash + `"}}`, nil},
 		{"users is a list", "users: [demo]\n", nil},
+		{"the gateway's name", `{"users": {"ssegate:gateway": "` + hash + `"}}`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

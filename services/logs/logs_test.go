@@ -7,7 +7,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
+	"github.com/ssegate/ssegate/gateway/identity"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
 
@@ -193,6 +195,20 @@ func TestJobLogsAreTheOwnersOnly(t *testing.T) {
 	}
 	if got, err := tailAll(ctx, t, c, "alice", &logsv1.TailLogsRequest{Name: "job-abc"}); err != nil || len(got) != 1 {
 		t.Errorf("owner's tail = %q, %v", got, err)
+	}
+	if _, err := tailAll(ctx, t, c, "bob", &logsv1.TailLogsRequest{Name: "job-abc"}); status.Code(err) != codes.NotFound {
+		t.Errorf("another user's tail: %v, want NotFound", err)
+	}
+	// The gateway, calling as itself for a shared tail, reads every log
+	// (each browser was let in by a tail of its own) and writes none.
+	if got, err := tailAll(ctx, t, c, identity.GatewaySubject, &logsv1.TailLogsRequest{Name: "job-abc"}); err != nil || len(got) != 1 {
+		t.Errorf("the gateway's tail = %q, %v", got, err)
+	}
+	for _, name := range []string{"job-abc", "shared", "new"} {
+		_, err := c.Append(as(ctx, identity.GatewaySubject), &logsv1.AppendRequest{Name: name, Text: "x"})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("the gateway appends to %s: %v, want PermissionDenied", name, err)
+		}
 	}
 }
 

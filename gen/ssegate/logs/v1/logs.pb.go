@@ -488,7 +488,7 @@ const file_ssegate_logs_v1_logs_proto_rawDesc = "" +
 	"\x06Append\x12\x1e.ssegate.logs.v1.AppendRequest\x1a\x1f.ssegate.logs.v1.AppendResponse\"\x06\xaa\x9f\x19\x02\x10\x01\x12a\n" +
 	"\bListLogs\x12 .ssegate.logs.v1.ListLogsRequest\x1a!.ssegate.logs.v1.ListLogsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/logs\x12z\n" +
-	"\bTailLogs\x12 .ssegate.logs.v1.TailLogsRequest\x1a!.ssegate.logs.v1.TailLogsResponse\"'\xa2\x9f\x19\x05\b\xd0\x0f\x18\x02\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logs/{name}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/logs/v1;logsv1b\x06proto3"
+	"\bTailLogs\x12 .ssegate.logs.v1.TailLogsRequest\x1a!.ssegate.logs.v1.TailLogsResponse\"'\xa2\x9f\x19\x05\b\xd0\x0f\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logs/{name}/events0\x01B7Z5github.com/ssegate/ssegate/gen/ssegate/logs/v1;logsv1b\x06proto3"
 
 var (
 	file_ssegate_logs_v1_logs_proto_rawDescOnce sync.Once

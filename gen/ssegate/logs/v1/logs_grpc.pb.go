@@ -42,7 +42,9 @@ type LogServiceClient interface {
 	// TailLogs streams a log's entries after an offset: first the stored ones,
 	// then, when follow is set, new ones as they are appended. A finished log,
 	// or one read without follow, ends the stream after its last entry.
-	// Served as SSE at GET /v1/logs/{name}/events.
+	// Served as SSE at GET /v1/logs/{name}/events. Every browser tailing
+	// one log shares one stream (SHARE_PUBLIC): the gateway lets each in by
+	// a tail of its own, then serves it from the stream it opens as itself.
 	TailLogs(ctx context.Context, in *TailLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailLogsResponse], error)
 }
 
@@ -107,7 +109,9 @@ type LogServiceServer interface {
 	// TailLogs streams a log's entries after an offset: first the stored ones,
 	// then, when follow is set, new ones as they are appended. A finished log,
 	// or one read without follow, ends the stream after its last entry.
-	// Served as SSE at GET /v1/logs/{name}/events.
+	// Served as SSE at GET /v1/logs/{name}/events. Every browser tailing
+	// one log shares one stream (SHARE_PUBLIC): the gateway lets each in by
+	// a tail of its own, then serves it from the stream it opens as itself.
 	TailLogs(*TailLogsRequest, grpc.ServerStreamingServer[TailLogsResponse]) error
 	mustEmbedUnimplementedLogServiceServer()
 }
