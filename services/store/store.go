@@ -28,7 +28,9 @@
 //
 // Several service replicas can then share the history, and because every
 // reader reads from the store and is woken by Changed, a watcher connected to
-// one replica sees events appended by another.
+// one replica sees events appended by another. Package natsstore is the
+// JetStream one; a store shared that way also offers Leases, so that each
+// piece of work (a running job) has one replica doing it at a time.
 package store
 
 import (
@@ -52,6 +54,11 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrResumePoint means a Last-Event-ID value is not an event id.
 	ErrResumePoint = errors.New("store: invalid resume point")
+	// ErrUnavailable means the store's engine could not be reached in
+	// time (a distributed one: its servers are down or have no quorum).
+	// It is transient; a write that fails with it may have been applied or
+	// not, and a reader can simply try again.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Stream is the metadata of one stream.

@@ -122,8 +122,8 @@ func Serve(ctx context.Context, st store.Streams, ns string, s store.Stream, aft
 
 // Status turns an error from the store, a context or Serve into a gRPC
 // status error whose message is fit for a browser: status errors pass
-// through, shutdown and a closed store are UNAVAILABLE (transient), a
-// removed stream is NOT_FOUND, context errors keep their code, and anything
+// through, shutdown and a closed or unreachable store are UNAVAILABLE
+// (transient), a removed stream is NOT_FOUND, context errors keep their code, and anything
 // else is INTERNAL without detail (log the original).
 func Status(err error) error {
 	if err == nil {
@@ -135,6 +135,8 @@ func Status(err error) error {
 	switch {
 	case errors.Is(err, ErrShutdown), errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, "service is shutting down, try again")
+	case errors.Is(err, store.ErrUnavailable):
+		return status.Error(codes.Unavailable, "the service's storage is unavailable, try again")
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, "no longer exists")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -32,6 +32,7 @@ func TestStatus(t *testing.T) {
 		{status.Error(codes.NotFound, "x"), codes.NotFound},
 		{storerpc.ErrShutdown, codes.Unavailable},
 		{fmt.Errorf("read: %w", store.ErrClosed), codes.Unavailable},
+		{fmt.Errorf("%w: nats: timeout", store.ErrUnavailable), codes.Unavailable},
 		{store.ErrNotFound, codes.NotFound},
 		{context.Canceled, codes.Canceled},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},

@@ -1,0 +1,105 @@
+package natsstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers the store puts on its messages.
+const (
+	// hdrWake marks a metadata write that readers care about: events
+	// appended, or the stream finished.
+	hdrWake = "Ssegate-Wake"
+	// hdrID, hdrInc and hdrTime are an event's id, its stream's
+	// incarnation (meta.Inc) and its append time in Unix nanoseconds.
+	hdrID   = "Ssegate-Id"
+	hdrInc  = "Ssegate-Inc"
+	hdrTime = "Ssegate-Time"
+	// The bucket's markers of removed keys, as NATS key-value buckets have
+	// them.
+	hdrKVOp = "KV-Operation"
+)
+
+// startWatch starts the ordered consumer that wakes readers: it reads, from
+// the bucket's current end on, only the headers of metadata writes, and
+// wakes the readers of a stream at each write that appended events,
+// finished it or removed it. An ordered consumer delivers every message in
+// order, starting again where it was after a reconnect or a lost server,
+// so no change is missed; the wakes follow the order of the changes.
+func (s *Store) startWatch(ctx context.Context) error {
+	info, err := s.kv.Info(ctx)
+	if err != nil {
+		return s.openError(err)
+	}
+	cons, err := s.kv.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{s.kvPre + "s.>"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    info.State.LastSeq + 1,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return s.openError(err)
+	}
+	s.watch, err = cons.Consume(s.changed, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if s.isClosed() {
+			return
+		}
+		// The consumer starts again by itself; readers read again in
+		// case they waited through the gap.
+		s.cfg.logger.Debug("natsstore: change watch", "err", err)
+		s.wakeAll()
+	}))
+	if err != nil {
+		return s.openError(err)
+	}
+	return nil
+}
+
+func (s *Store) changed(msg jetstream.Msg) {
+	h := msg.Headers()
+	if h.Get(hdrWake) == "" && h.Get(hdrKVOp) == "" {
+		return // an attrs-only change
+	}
+	s.notify(strings.TrimPrefix(msg.Subject(), s.kvPre))
+}
+
+// Changed implements store.Streams.
+func (s *Store) Changed(ns, name string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	key := metaKey(ns, name)
+	ch, ok := s.waiters[key]
+	if !ok {
+		ch = make(chan struct{})
+		s.waiters[key] = ch
+	}
+	return ch
+}
+
+func (s *Store) notify(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.waiters[key]; ok {
+		close(ch)
+		delete(s.waiters, key)
+	}
+}
+
+func (s *Store) wakeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, ch := range s.waiters {
+		close(ch)
+		delete(s.waiters, k)
+	}
+}
+
+// metaKey is a stream's key in the bucket.
+func metaKey(ns, name string) string { return "s." + token(ns) + "." + token(name) }
