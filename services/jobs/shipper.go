@@ -28,13 +28,17 @@ func (s *Service) startShipping(j store.Stream, rec record) {
 	if s.logs == nil {
 		return
 	}
+	s.life.Go(func(ctx context.Context) { s.shipLog(ctx, j, rec) })
+}
+
+// shipLog ships the log lines of job j, as its owner, until the log is
+// finished or ctx ends.
+func (s *Service) shipLog(ctx context.Context, j store.Stream, rec record) {
 	p := identity.Principal{Subject: j.Owner, Token: rec.Token}
-	s.life.Go(func(ctx context.Context) {
-		ctx = metadata.NewOutgoingContext(ctx, p.Metadata())
-		if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {
-			s.cfg.logger.Error("jobs: ship job log", "job", j.Name, "err", err)
-		}
-	})
+	ctx = metadata.NewOutgoingContext(ctx, p.Metadata())
+	if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {
+		s.cfg.logger.Error("jobs: ship job log", "job", j.Name, "err", err)
+	}
 }
 
 // ship follows the job's events after id `from` and appends each log line
