@@ -1,6 +1,10 @@
 // Command ssegate-jobs serves the jobs service over gRPC on -grpc-addr.
 // Every call must carry the identity the gateway verified, signed with the
-// shared -session-secret.
+// shared -session-secret. The history is a bbolt file under -data-dir, or,
+// with -store-url, NATS JetStream, which any number of replicas of the
+// service share. Replicas take
+// over each other's running jobs: each needs its own -replica-id, or none
+// for a generated one.
 package main
 
 import (

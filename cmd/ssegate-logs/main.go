@@ -1,6 +1,8 @@
 // Command ssegate-logs serves the logs service over gRPC on -grpc-addr.
 // Every call must carry the identity the gateway verified, signed with the
-// shared -session-secret.
+// shared -session-secret. The history is a bbolt file under -data-dir, or,
+// with -store-url, NATS JetStream, which any number of replicas of the
+// service share.
 package main
 
 import (

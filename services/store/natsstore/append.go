@@ -149,6 +149,8 @@ func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.Pu
 			return nil, err
 		case ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed):
 			return nil, err
+		case errors.Is(err, nats.ErrReconnectBufExceeded):
+			// Not sent: disconnected. Try again while ctx lasts.
 		}
 		// No answer: the leader may be changing, or the connection moving
 		// to another server.

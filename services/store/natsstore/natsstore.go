@@ -179,6 +179,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		nats.Name("ssegate"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// No writes held back while disconnected, to be sent when the
+		// connection is back: a write fails then, and says so.
+		nats.ReconnectBufSize(-1),
 		nats.Timeout(cfg.timeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if !s.isClosed() {
@@ -330,7 +333,7 @@ func (s *Store) mapErr(err error) error {
 		return fmt.Errorf("natsstore: %w", err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.As(err, &api):
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrReconnectBufExceeded), errors.As(err, &api):
 		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("natsstore: %w", err)
