@@ -2,9 +2,8 @@
 // Every call must carry the identity the gateway verified, signed with the
 // shared -session-secret. The history is a bbolt file under -data-dir, or,
 // with -store-url, NATS JetStream, which any number of replicas of the
-// service share. Replicas take
-// over each other's running jobs: each needs its own -replica-id, or none
-// for a generated one.
+// service share. Replicas take over each other's running jobs: each needs
+// its own -replica-id, or none for a generated one.
 package main
 
 import (
