@@ -112,3 +112,16 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		t.Error("Open without a directory succeeded")
 	}
 }
+
+// BenchmarkBolt measures DB as production opens it (an fsync per write):
+// see storetest's benchmarks.
+func BenchmarkBolt(b *testing.B) {
+	db, err := store.Open(b.TempDir(), store.WithPruneInterval(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	b.Run("append", func(b *testing.B) { storetest.BenchAppend(b, db) })
+	b.Run("fanout100", func(b *testing.B) { storetest.BenchFanOut(b, db, 100) })
+	b.Run("latency", func(b *testing.B) { storetest.BenchLatency(b, db) })
+}

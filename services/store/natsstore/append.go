@@ -39,11 +39,12 @@ func (s *Store) Create(ctx context.Context, ns string, st store.Stream) (store.S
 	key := metaKey(ns, st.Name)
 	var rev uint64 // a new key has none; a removed one has its marker's
 	for {
-		_, err := s.commit(octx, key, m, rev, false)
+		newRev, err := s.commit(octx, key, m, rev, false)
 		if !errors.Is(err, errConflict) {
 			if err != nil {
 				return store.Stream{}, s.fail(ctx, err)
 			}
+			s.keep(key, m, newRev)
 			return m.stream(st.Name), nil
 		}
 		msg, err := s.kv.GetLastMsgForSubject(octx, s.kvPre+key)
@@ -98,7 +99,35 @@ func (s *Store) getMeta(ctx context.Context, ns, name string) (*meta, uint64, er
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w (stream %s/%s)", err, ns, name)
 	}
+	if s.cfg.laggingLeader {
+		m, rev := s.lag(metaKey(ns, name), m, msg.Sequence)
+		return m, rev, nil
+	}
 	return m, msg.Sequence, nil
+}
+
+// lagged is the read before, for WithLaggingLeader.
+type lagged struct {
+	m    *meta
+	rev  uint64
+	late bool
+}
+
+// lag answers every other read with the one before it.
+func (s *Store) lag(key string, m *meta, rev uint64) (*meta, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lagged[key]
+	if l == nil {
+		s.lagged[key] = &lagged{m: m, rev: rev}
+		return m, rev
+	}
+	prev := *l
+	l.m, l.rev, l.late = m, rev, !l.late
+	if l.late {
+		return prev.m, prev.rev
+	}
+	return m, rev
 }
 
 // commit writes m under key if the key's revision is still rev, and
@@ -212,7 +241,10 @@ func (s *Store) append(ctx context.Context, ns, name string, b store.Batch) (sto
 		if err != nil {
 			return store.Stream{}, err
 		}
-		next.Tail, next.At, next.pending = tail, now, b.Events
+		next.Tail, next.At, next.pending = tail, now, make([][]byte, len(b.Events))
+		for i, e := range b.Events {
+			next.pending[i] = bytes.Clone(e) // kept: the caller may reuse its own
+		}
 		next.Last = m.Last + uint64(len(b.Events))
 		if next.First == 0 {
 			next.First = m.Last + 1
@@ -223,9 +255,12 @@ func (s *Store) append(ctx context.Context, ns, name string, b store.Batch) (sto
 	}
 	next.Finished = m.Finished || b.Finish
 	next.Updated = now
-	if _, err := s.commit(ctx, metaKey(ns, name), &next, rev, len(b.Events) > 0 || b.Finish); err != nil {
+	key := metaKey(ns, name)
+	newRev, err := s.commit(ctx, key, &next, rev, len(b.Events) > 0 || b.Finish)
+	if err != nil {
 		return store.Stream{}, err
 	}
+	s.keep(key, &next, newRev)
 	if len(b.Events) > 0 && !s.cfg.noPublish {
 		// Committed: the batch is in. Publishing its events now is for
 		// readers' sake; if it fails, the next batch does it.

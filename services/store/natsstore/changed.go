@@ -58,11 +58,15 @@ func (s *Store) startWatch(ctx context.Context) error {
 }
 
 func (s *Store) changed(msg jetstream.Msg) {
+	key := strings.TrimPrefix(msg.Subject(), s.kvPre)
+	if md, err := msg.Metadata(); err == nil {
+		s.seen(key, md.Sequence.Stream)
+	}
 	h := msg.Headers()
 	if h.Get(hdrWake) == "" && h.Get(hdrKVOp) == "" {
 		return // an attrs-only change
 	}
-	s.notify(strings.TrimPrefix(msg.Subject(), s.kvPre))
+	s.notify(key)
 }
 
 // Changed implements store.Streams.

@@ -113,3 +113,12 @@ func decodeMeta(raw []byte) (*meta, error) {
 	}
 	return m, nil
 }
+
+// size is m's size in memory, roughly.
+func (m *meta) size() int {
+	n := len(m.Attrs) + 256
+	for _, e := range m.pending {
+		n += len(e)
+	}
+	return n
+}

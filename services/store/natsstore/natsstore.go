@@ -73,6 +73,7 @@ type config struct {
 	cacheBytes    int
 	natsOpts      []nats.Option
 	noPublish     bool // tests: leave committed events unpublished
+	laggingLeader bool // tests: every other metadata read is the one before
 }
 
 // WithPrefix names the bucket and streams (default DefaultPrefix): stores
@@ -126,6 +127,9 @@ type Store struct {
 	waiters  map[string]chan struct{} // meta key -> closed at the next change
 	nsStream map[string]jetstream.Stream
 	tails    map[string]tail // subject -> its newest event known
+	metas    map[string]*known
+	flights  map[string]*flight
+	lagged   map[string]*lagged // tests: WithLaggingLeader
 
 	cache *cache
 	watch jetstream.ConsumeContext
@@ -173,6 +177,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	s := &Store{
 		cfg: cfg, kvPre: "$KV." + cfg.prefix + ".",
 		waiters: make(map[string]chan struct{}), nsStream: make(map[string]jetstream.Stream), tails: make(map[string]tail),
+		metas: make(map[string]*known), flights: make(map[string]*flight), lagged: make(map[string]*lagged),
 		cache: newCache(cfg.cacheBytes),
 	}
 	natsOpts := append([]nats.Option{

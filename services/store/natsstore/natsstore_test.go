@@ -209,3 +209,64 @@ func TestServerDownAndBack(t *testing.T) {
 		t.Fatalf("after the restart: %q, %v", texts(events), err)
 	}
 }
+
+// BenchmarkJetStream measures the store on one server and on a cluster of
+// three with R3, each with sync_interval always: see storetest's
+// benchmarks.
+func BenchmarkJetStream(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		c := natstest.StartCluster(b, n)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		st, err := natsstore.Open(ctx, c.URL(), natsstore.WithPrefix("bench"), natsstore.WithReplicas(n), natsstore.WithPruneInterval(0))
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%dservers/append", n), func(b *testing.B) { storetest.BenchAppend(b, st) })
+		b.Run(fmt.Sprintf("%dservers/fanout100", n), func(b *testing.B) { storetest.BenchFanOut(b, st, 100) })
+		b.Run(fmt.Sprintf("%dservers/latency", n), func(b *testing.B) { storetest.BenchLatency(b, st) })
+		_ = st.Close()
+	}
+}
+
+// A reader woken by a change gets at least that change, even from a
+// leader that answers with an older revision than a follower delivered
+// (the stream's leader applies a write after the quorum has it, and the
+// change watch may read from a follower that applied it first): otherwise
+// it would wait for a wake that has come and gone, here at the finish.
+func TestReadersGetWhatWokeThem(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	writer := open(t, srv.URL, storetest.Options{}, natsstore.WithPrefix("lag"), natsstore.WithReplicas(1))
+	reader := open(t, srv.URL, storetest.Options{}, natsstore.WithPrefix("lag"), natsstore.WithReplicas(1), natsstore.WithLaggingLeader())
+	if _, err := writer.Create(ctx, "logs", store.Stream{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, 100)
+	followed := make(chan error, 1)
+	go func() {
+		followed <- store.Follow(ctx, reader, "logs", "x", 0, true, func(e store.Event) error {
+			got <- e.ID
+			return nil
+		})
+	}()
+	const n = 20
+	for i := range n {
+		if _, err := writer.Append(ctx, "logs", "x", store.Batch{Events: [][]byte{[]byte("e")}, Finish: i == n-1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-got:
+			if id != uint64(i+1) {
+				t.Fatalf("event %d has id %d", i+1, id)
+			}
+		case err := <-followed:
+			t.Fatalf("Follow ended before event %d: %v (woken for it, it read an older state and waited on)", i+1, err)
+		}
+	}
+	if err := <-followed; err != nil {
+		t.Fatalf("Follow: %v (woken for the finish, it read an older state and waited on)", err)
+	}
+}

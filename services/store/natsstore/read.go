@@ -101,12 +101,14 @@ func (s *Store) List(ctx context.Context, ns string) ([]store.Stream, error) {
 }
 
 // Read implements store.Streams. The metadata is read from the bucket's
-// leader; the events of its last batch come with it, older ones from the
-// events stream (or memory), so a reader at the end costs one read.
+// leader, or is one this store has that no change seen since has replaced
+// (see readMeta); the events of its last batch come with it, older ones
+// from the events stream (or memory), so a reader at the end costs at most
+// one read, shared with the other readers of the stream.
 func (s *Store) Read(ctx context.Context, ns, name string, after uint64, limit int) (store.Stream, []store.Event, error) {
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
-	m, _, err := s.getMeta(octx, ns, name)
+	m, err := s.readMeta(octx, ns, name)
 	if err != nil {
 		return store.Stream{}, nil, s.fail(ctx, err)
 	}
@@ -122,8 +124,23 @@ func (s *Store) Read(ctx context.Context, ns, name string, after uint64, limit i
 	first := m.firstPending()
 	var events []store.Event
 	if from < first {
-		if events, err = s.readStream(octx, ns, name, m, from, min(to, first-1)); err != nil {
-			return store.Stream{}, nil, s.fail(ctx, err)
+		through := min(to, first-1)
+		for try := 0; ; try++ {
+			if events, err = s.readStream(octx, ns, name, m, from, through); err != nil {
+				return store.Stream{}, nil, s.fail(ctx, err)
+			}
+			if len(events) > 0 && events[len(events)-1].ID == through {
+				break
+			}
+			// Published before m was committed, so there; but the events
+			// stream's leader may not have applied it yet (it changed, or
+			// lags): read again. Retention only ever takes the oldest.
+			if try == 50 {
+				return store.Stream{}, nil, fmt.Errorf("%w: events %d to %d of %s/%s cannot be read", store.ErrUnavailable, from, through, ns, name)
+			}
+			if err := pause(octx, try); err != nil {
+				return store.Stream{}, nil, s.fail(ctx, err)
+			}
 		}
 	}
 	for id := max(from, first); id <= to; id++ {
@@ -278,5 +295,142 @@ func (c *cache) put(subj, inc string, id, seq uint64, at time.Time, data []byte)
 		c.order.Remove(el)
 		delete(c.items, v.key)
 		c.size -= len(v.data) + 128
+	}
+}
+
+// known is what a store knows of a stream's metadata: the newest it has
+// read or written, and the newest revision its change watch has delivered
+// (and when).
+type known struct {
+	m    *meta // nil: none kept
+	rev  uint64
+	seen uint64
+	at   time.Time
+}
+
+// flight is a read of a stream's metadata that readers share.
+type flight struct {
+	done chan struct{}
+	m    *meta
+	rev  uint64
+	err  error
+}
+
+// Bounds of what a store keeps of metadata: how many streams, and the
+// largest kept.
+const (
+	maxKnown     = 1 << 16
+	maxKnownSize = 256 << 10
+)
+
+// knownLocked returns key's entry, making room for one when there are too
+// many: it forgets streams that nobody waits for and that have not changed
+// for a minute (a delivered revision must not be forgotten while a read
+// may still return an older one).
+func (s *Store) knownLocked(key string) *known {
+	if k := s.metas[key]; k != nil {
+		return k
+	}
+	if len(s.metas) >= maxKnown {
+		old := time.Now().Add(-time.Minute)
+		for key, k := range s.metas {
+			if _, waited := s.waiters[key]; !waited && k.at.Before(old) {
+				delete(s.metas, key)
+			}
+		}
+	}
+	k := &known{}
+	s.metas[key] = k
+	return k
+}
+
+// seen records that the change watch delivered revision rev of key. It is
+// called before the change wakes anybody.
+func (s *Store) seen(key string, rev uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.knownLocked(key)
+	k.seen, k.at = max(k.seen, rev), time.Now()
+}
+
+// keep records m, read or written at rev. m is not changed afterwards.
+func (s *Store) keep(key string, m *meta, rev uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.knownLocked(key)
+	if rev > k.rev {
+		k.m, k.rev = nil, rev
+		if m.size() <= maxKnownSize {
+			k.m = m
+		}
+	}
+}
+
+// readMeta returns a stream's metadata for a reader. The reader took its
+// Changed before, so any change after that reaches it; what it must not get
+// is a state older than a change already delivered (it would wait for a
+// wake that has come and gone). So it gets metadata at least as new as the
+// newest revision the change watch delivered: the kept one, or a read from
+// the bucket's leader, which many readers woken by one change share. A
+// leader can answer with a revision older than one a follower delivered
+// (it has not applied it yet): then the read is made again.
+func (s *Store) readMeta(ctx context.Context, ns, name string) (*meta, error) {
+	if err := checkNames(ns, name); err != nil {
+		return nil, err
+	}
+	key := metaKey(ns, name)
+	for try := 0; ; try++ {
+		s.mu.Lock()
+		var seen uint64
+		if k := s.metas[key]; k != nil {
+			if m := k.m; m != nil && k.rev >= k.seen {
+				s.mu.Unlock()
+				return m, nil
+			}
+			seen = k.seen
+		}
+		f := s.flights[key]
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			s.flights[key] = f
+			s.mu.Unlock()
+			// Not the caller's context: others wait for this read too.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
+			f.m, f.rev, f.err = s.getMeta(fctx, ns, name)
+			cancel()
+			s.mu.Lock()
+			delete(s.flights, key)
+			s.mu.Unlock()
+			if f.err == nil {
+				s.keep(key, f.m, f.rev)
+			}
+			close(f.done)
+		} else {
+			s.mu.Unlock()
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		// A removed stream has no revision to compare: its marker was seen.
+		if f.err != nil || f.rev >= seen {
+			return f.m, f.err
+		}
+		if err := pause(ctx, try); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pause waits a little longer at each try, for a server to catch up.
+func pause(ctx context.Context, try int) error {
+	t := time.NewTimer(time.Duration(min(try+1, 20)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
