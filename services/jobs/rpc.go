@@ -235,6 +235,9 @@ func (s *Service) WatchJob(req *jobsv1.WatchJobRequest, stream jobsv1.JobService
 	if err != nil {
 		return err
 	}
+	if j, err = storerpc.CatchUp(ctx, s.st, Namespace, j, after); err != nil {
+		return s.status(ctx, "jobs: watch job", err, id)
+	}
 	if after > j.Last {
 		return status.Errorf(codes.InvalidArgument, "after_id %d is past the last event of job %q (%d)", after, id, j.Last)
 	}

@@ -77,7 +77,9 @@ func (s *Store) fail(ctx context.Context, err error) error {
 }
 
 // getMeta reads a stream's metadata from the bucket's leader, with its
-// revision.
+// revision. Reads never go back: a leader that answers with less than this
+// store has seen of the stream (a new leader that has not applied all it
+// has) is asked again, for a while.
 func (s *Store) getMeta(ctx context.Context, ns, name string) (*meta, uint64, error) {
 	if s.isClosed() {
 		return nil, 0, store.ErrClosed
@@ -85,12 +87,28 @@ func (s *Store) getMeta(ctx context.Context, ns, name string) (*meta, uint64, er
 	if err := checkNames(ns, name); err != nil {
 		return nil, 0, err
 	}
-	msg, err := s.kv.GetLastMsgForSubject(ctx, s.kvPre+metaKey(ns, name))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, store.ErrNotFound
-	}
-	if err != nil {
-		return nil, 0, err
+	key := metaKey(ns, name)
+	var msg *jetstream.RawStreamMsg
+	for try := 0; ; try++ {
+		var err error
+		msg, err = s.kv.GetLastMsgForSubject(ctx, s.kvPre+key)
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, 0, err
+		}
+		var rev uint64
+		if msg != nil {
+			rev = msg.Sequence
+		}
+		known, gone := s.newestKnown(key)
+		if rev >= known || (gone && msg == nil) || try == 30 {
+			if err != nil {
+				return nil, 0, store.ErrNotFound
+			}
+			break
+		}
+		if err := pause(ctx, try); err != nil {
+			return nil, 0, err
+		}
 	}
 	if msg.Header.Get(hdrKVOp) != "" {
 		return nil, 0, store.ErrNotFound // removed
@@ -100,7 +118,7 @@ func (s *Store) getMeta(ctx context.Context, ns, name string) (*meta, uint64, er
 		return nil, 0, fmt.Errorf("%w (stream %s/%s)", err, ns, name)
 	}
 	if s.cfg.laggingLeader {
-		m, rev := s.lag(metaKey(ns, name), m, msg.Sequence)
+		m, rev := s.lag(key, m, msg.Sequence)
 		return m, rev, nil
 	}
 	return m, msg.Sequence, nil

@@ -3,6 +3,7 @@ package natsstore
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -48,7 +49,7 @@ func (s *Store) startWatch(ctx context.Context) error {
 		}
 		// The consumer starts again by itself; readers read again in
 		// case they waited through the gap.
-		s.cfg.logger.Debug("natsstore: change watch", "err", err)
+		s.cfg.logger.Warn("natsstore: change watch", "err", err)
 		s.wakeAll()
 	}))
 	if err != nil {
@@ -59,10 +60,10 @@ func (s *Store) startWatch(ctx context.Context) error {
 
 func (s *Store) changed(msg jetstream.Msg) {
 	key := strings.TrimPrefix(msg.Subject(), s.kvPre)
-	if md, err := msg.Metadata(); err == nil {
-		s.seen(key, md.Sequence.Stream)
-	}
 	h := msg.Headers()
+	if md, err := msg.Metadata(); err == nil {
+		s.seen(key, md.Sequence.Stream, h.Get(hdrKVOp) != "")
+	}
 	if h.Get(hdrWake) == "" && h.Get(hdrKVOp) == "" {
 		return // an attrs-only change
 	}
@@ -107,3 +108,45 @@ func (s *Store) wakeAll() {
 
 // metaKey is a stream's key in the bucket.
 func metaKey(ns, name string) string { return "s." + token(ns) + "." + token(name) }
+
+// checkInterval is how often a store looks for itself at the streams that
+// readers wait on.
+const checkInterval = 2 * time.Second
+
+// checkLoop wakes the readers of a stream that changed without the change
+// watch saying so, within checkInterval: a safety net, so that a watch
+// that is slow to come back after a server is lost (it notices by missed
+// heartbeats, then starts again) delays readers but never strands them.
+func (s *Store) checkLoop(ctx context.Context) {
+	t := time.NewTicker(checkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		keys := make([]string, 0, len(s.waiters))
+		for key := range s.waiters {
+			keys = append(keys, key)
+		}
+		s.mu.Unlock()
+		for _, key := range keys {
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+			msg, err := s.kv.GetLastMsgForSubject(cctx, s.kvPre+key)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				continue // unreachable now: the next round
+			}
+			if known, _ := s.newestKnown(key); msg.Sequence > known {
+				s.cfg.logger.Debug("natsstore: a change the watch has not delivered", "key", key, "rev", msg.Sequence)
+				s.seen(key, msg.Sequence, msg.Header.Get(hdrKVOp) != "")
+				s.notify(key)
+			}
+		}
+	}
+}

@@ -9,3 +9,7 @@ func WithoutPublishing() Option { return func(c *config) { c.noPublish = true } 
 // with what the read before it got, as a leader that has not yet applied a
 // write a follower has delivered.
 func WithLaggingLeader() Option { return func(c *config) { c.laggingLeader = true } }
+
+// WithoutChangeWatch opens a store without its change watch, as one whose
+// watch is lost for a while.
+func WithoutChangeWatch() Option { return func(c *config) { c.noWatch = true } }

@@ -14,7 +14,8 @@
 //     store keeps one above the previous one on that subject by publishing
 //     with an expected last subject sequence;
 //   - Changed is woken by an ordered consumer on the bucket that reads only
-//     the headers of the changes readers care about.
+//     the headers of the changes readers care about (and, as a safety net,
+//     by a look at the streams readers wait on every two seconds).
 //
 // Names that are not plain tokens are encoded, so any name is kept. The
 // metadata is the commit point: a batch's events are written with it, in
@@ -74,6 +75,7 @@ type config struct {
 	natsOpts      []nats.Option
 	noPublish     bool // tests: leave committed events unpublished
 	laggingLeader bool // tests: every other metadata read is the one before
+	noWatch       bool // tests: no change watch
 }
 
 // WithPrefix names the bucket and streams (default DefaultPrefix): stores
@@ -216,6 +218,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.pruneInterval > 0 {
 		s.wg.Go(func() { s.pruneLoop(pctx) })
 	}
+	s.wg.Go(func() { s.checkLoop(pctx) })
 	return s, nil
 }
 
@@ -247,6 +250,9 @@ func (s *Store) open(ctx context.Context) error {
 		return s.openError(err)
 	}
 	s.kv = kv
+	if s.cfg.noWatch {
+		return nil
+	}
 	return s.startWatch(ctx)
 }
 

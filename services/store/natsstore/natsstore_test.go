@@ -270,3 +270,33 @@ func TestReadersGetWhatWokeThem(t *testing.T) {
 		t.Fatalf("Follow: %v (woken for the finish, it read an older state and waited on)", err)
 	}
 }
+
+// Readers of a store whose change watch is lost still get every change,
+// late: the store looks at the streams they wait on itself.
+func TestReadersOutliveALostWatch(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	writer := open(t, srv.URL, storetest.Options{}, natsstore.WithPrefix("nowatch"), natsstore.WithReplicas(1))
+	reader := open(t, srv.URL, storetest.Options{}, natsstore.WithPrefix("nowatch"), natsstore.WithReplicas(1), natsstore.WithoutChangeWatch())
+	if _, err := writer.Create(ctx, "logs", store.Stream{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	followed := make(chan error, 1)
+	go func() {
+		followed <- store.Follow(ctx, reader, "logs", "x", 0, true, func(e store.Event) error {
+			got = append(got, e.ID)
+			return nil
+		})
+	}()
+	for i := range 3 {
+		if _, err := writer.Append(ctx, "logs", "x", store.Batch{Events: [][]byte{[]byte("e")}, Finish: i == 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-followed; err != nil || !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("Follow = %v, %v; want 1..3 and the end", got, err)
+	}
+}

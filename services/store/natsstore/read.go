@@ -306,6 +306,7 @@ type known struct {
 	rev  uint64
 	seen uint64
 	at   time.Time
+	gone bool // the newest seen was a removal
 }
 
 // flight is a read of a stream's metadata that readers share.
@@ -346,11 +347,29 @@ func (s *Store) knownLocked(key string) *known {
 
 // seen records that the change watch delivered revision rev of key. It is
 // called before the change wakes anybody.
-func (s *Store) seen(key string, rev uint64) {
+func (s *Store) seen(key string, rev uint64, removed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.knownLocked(key)
-	k.seen, k.at = max(k.seen, rev), time.Now()
+	if rev > k.seen {
+		k.seen, k.gone = rev, removed
+	}
+	k.at = time.Now()
+}
+
+// newestKnown is the newest revision of key this store has read, written
+// or seen delivered, and whether that was the stream's removal (whose
+// marker lapses: the key is then not found at all).
+func (s *Store) newestKnown(key string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.metas[key]; k != nil {
+		if k.seen >= k.rev {
+			return k.seen, k.gone
+		}
+		return k.rev, false
+	}
+	return 0, false
 }
 
 // keep records m, read or written at rev. m is not changed afterwards.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -102,6 +103,37 @@ func ResumePoint(ctx context.Context, field uint64) (uint64, error) {
 		return 0, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return after, nil
+}
+
+// CatchUpWait bounds how long CatchUp waits.
+const CatchUpWait = time.Second
+
+// CatchUp returns stream s as it is once it has an event after, waiting at
+// most CatchUpWait for it (s as Get returned it when after is within it).
+// A reader resumes with an id that some replica sent it; a replica whose
+// store answers from a server that has not caught up yet (a new leader)
+// may not have it for a moment, and refusing the resume point would stop
+// the browser for good. It returns the stream as last read, past the wait.
+func CatchUp(ctx context.Context, st store.Streams, ns string, s store.Stream, after uint64) (store.Stream, error) {
+	if after <= s.Last || s.Finished {
+		return s, nil
+	}
+	timer := time.NewTimer(CatchUpWait)
+	defer timer.Stop()
+	for {
+		changed := st.Changed(ns, s.Name)
+		cur, err := st.Get(ctx, ns, s.Name)
+		if err != nil || after <= cur.Last || cur.Finished {
+			return cur, err
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return cur, nil
+		case <-ctx.Done():
+			return cur, context.Cause(ctx)
+		}
+	}
 }
 
 // Serve sends the events of stream s (as Get returned it) with ids above
