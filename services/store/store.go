@@ -20,11 +20,13 @@
 //     stream row (SELECT … FOR UPDATE), inserts the events and updates the row;
 //     Read is a range query on the key; Changed is LISTEN/NOTIFY on a channel
 //     per stream, notified in the appending transaction.
-//   - NATS JetStream: one stream per namespace with subjects ns.<name>, the
-//     event id being the per-subject sequence kept by an expected-last-sequence
-//     check on publish; the metadata lives in a key-value bucket updated with
-//     revision checks (the Update function retried on conflict); Changed is an
-//     ordered consumer on the subject; retention maps to the stream's limits.
+//   - NATS JetStream, which package natsstore implements: one stream per
+//     namespace with a subject per stream, event ids kept one apart by
+//     expected-last-subject-sequence checks on publish; the metadata in a
+//     key-value bucket written with revision checks (the Update function
+//     run again on a conflict), each write carrying its batch's events, so
+//     that it is the batch's commit; Changed from an ordered consumer on the
+//     bucket; MaxEvents as the stream's limit of messages per subject.
 //
 // Several service replicas can then share the history, and because every
 // reader reads from the store and is woken by Changed, a watcher connected to
