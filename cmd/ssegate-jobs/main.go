@@ -3,6 +3,10 @@
 // -identity-verification-keys names; it writes job logs to the logs
 // service at -logs-addr with identity tokens it signs with
 // -identity-signing-key-file, whose public key the logs service trusts.
+// The history is a bbolt file under -data-dir, or, with -store-url, NATS
+// JetStream, which any number of replicas of the service share. Replicas
+// take over each other's running jobs: each needs its own -replica-id, or
+// none for a generated one.
 package main
 
 import (

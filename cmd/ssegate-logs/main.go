@@ -2,6 +2,8 @@
 // Every call must carry an identity token of a gateway whose public key
 // -identity-verification-keys names, or, for Append, of the jobs service
 // whose public key -jobs-identity-keys names.
+// The history is a bbolt file under -data-dir, or, with -store-url, NATS
+// JetStream, which any number of replicas of the service share.
 package main
 
 import (

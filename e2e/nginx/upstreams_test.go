@@ -3,12 +3,10 @@ package nginx_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +69,7 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 			c := apptest.SignIn(t, proxy, "demo", nil)
 			logs := apptest.DialLogs(t, sys.logs.Addr, "demo", sys.keys.Gateway)
 
-			var sent []sentEvent
+			var sent []apptest.Event
 			send := func() {
 				t.Helper()
 				text := fmt.Sprintf("event %d", len(sent)+1)
@@ -79,25 +77,25 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sent = append(sent, sentEvent{strconv.FormatUint(id, 10), text})
+				sent = append(sent, apptest.Event{ID: strconv.FormatUint(id, 10), Name: "log", Data: text})
 			}
 			send()
 			var wg sync.WaitGroup
-			es := make([]*eventSource, clients)
+			es := make([]*apptest.EventSource, clients)
 			for i := range es {
-				es[i] = &eventSource{c: c, path: "/v1/logs/ha/events?follow=true", listen: "log", retry: time.Second}
-				wg.Go(func() { es[i].run(ctx) })
+				es[i] = &apptest.EventSource{Clients: []*apptest.Client{c}, Path: "/v1/logs/ha/events?follow=true", Listen: []string{"log"}, Retry: time.Second}
+				wg.Go(func() { es[i].Run(ctx) })
 			}
 			defer func() {
 				cancel()
 				wg.Wait()
 			}()
-			if err := waitAll(ctx, es, len(sent)); err != nil {
+			if err := apptest.WaitAll(ctx, es, len(sent), 30*time.Second); err != nil {
 				t.Fatalf("before any failure: %v", err)
 			}
 			onA := 0
 			for _, e := range es {
-				if e.lastUpstream() == gwA.Addr {
+				if lastUpstream(e) == gwA.Addr {
 					onA++
 				}
 			}
@@ -108,7 +106,7 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 			// A crashes; its clients reconnect through nginx to B.
 			gwA.Kill()
 			send()
-			if err := waitAll(ctx, es, len(sent)); err != nil {
+			if err := apptest.WaitAll(ctx, es, len(sent), 30*time.Second); err != nil {
 				t.Fatalf("after killing gateway A: %v", err)
 			}
 			// A comes back on its port, then B drains: every client
@@ -123,10 +121,10 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 				t.Fatalf("gateway B after SIGTERM: exited %v, %v", ok, exit)
 			}
 			send()
-			err := waitSettled(ctx, es, len(sent))
+			err := apptest.WaitSettled(ctx, es, len(sent), 30*time.Second)
 			stopped := 0
 			for _, e := range es {
-				if e.stoppedErr() != nil {
+				if e.Stopped() != nil {
 					stopped++
 				}
 			}
@@ -135,7 +133,7 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 					t.Fatalf("with max_fails=1 %d clients stopped (%v), want some", stopped, err)
 				}
 				for _, e := range es {
-					if err := e.stoppedErr(); err != nil && !strings.Contains(err.Error(), "502") {
+					if err := e.Stopped(); err != nil && !strings.Contains(err.Error(), "502") {
 						t.Errorf("a client stopped on %v, want nginx's 502", err)
 					}
 				}
@@ -144,14 +142,14 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 			}
 			if err != nil || stopped > 0 {
 				for i, e := range es {
-					if err := e.stoppedErr(); err != nil {
+					if err := e.Stopped(); err != nil {
 						t.Errorf("client %d stopped for good: %v", i, err)
 					}
 				}
 				t.Fatalf("after draining gateway B, %d of %d clients stopped for good (%v)", stopped, clients, err)
 			}
 			send()
-			if err := waitAll(ctx, es, len(sent)); err != nil {
+			if err := apptest.WaitAll(ctx, es, len(sent), 30*time.Second); err != nil {
 				t.Fatalf("at the end: %v", err)
 			}
 			cancel()
@@ -159,24 +157,21 @@ func TestTwoGatewaysBehindNginxSurviveAKillAndADrain(t *testing.T) {
 
 			connects := 0
 			for i, e := range es {
-				if fmt.Sprint(e.events) != fmt.Sprint(sent) {
-					t.Errorf("client %d got %v, want %v exactly once", i, e.events, sent)
+				if got := e.Events(); !slices.Equal(got, sent) {
+					t.Errorf("client %d got %v, want %v exactly once", i, got, sent)
 				}
 				// Each was cut at least once (killed or drained), and
 				// ended on A, the only gateway left.
-				if e.connects < 2 || e.lastUpstream() != gwA.Addr {
+				if e.Connects() < 2 || lastUpstream(e) != gwA.Addr {
 					t.Errorf("client %d: %d connections, the last to %q; want at least 2, the last to A %s",
-						i, e.connects, e.lastUpstream(), gwA.Addr)
+						i, e.Connects(), lastUpstream(e), gwA.Addr)
 				}
-				connects += e.connects
+				connects += e.Connects()
 			}
 			t.Logf("%d clients, %d events each, %d connections in all, none stopped", clients, len(sent), connects)
 		})
 	}
 }
-
-// sentEvent is a log entry the test appended: its event id and text.
-type sentEvent struct{ id, data string }
 
 // services are the auth, jobs and logs services, each its own process.
 type services struct {
@@ -209,130 +204,10 @@ func (s *services) startGateway(t *testing.T, addr string) *apptest.Process {
 		"-heartbeat", "1s", "-drain-timeout", "5s", "-reconnect-jitter", "1s")...)
 }
 
-// eventSource reads a stream as a browser's EventSource does: it sends
-// Last-Event-ID on every reconnect, waits the latest retry before each,
-// reconnects after a network error or the end of a response, and stops for
-// good on any status but 200 (204 included) or another Content-Type.
-type eventSource struct {
-	c      *apptest.Client
-	listen string // the event name it has a listener for
-	path   string
-	retry  time.Duration
-
-	// Read by the test while run goes on.
-	count    atomic.Int64 // events received
-	stopped  atomic.Pointer[error]
-	upstream atomic.Pointer[string] // X-Upstream of the latest response
-
-	// Read once run has returned.
-	events   []sentEvent
-	connects int
-	lastID   string
-}
-
-func (e *eventSource) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		h := http.Header{}
-		if e.lastID != "" {
-			h.Set("Last-Event-ID", e.lastID)
-		}
-		s, err := e.c.Stream(ctx, e.path, h)
-		if err == nil {
-			e.connects++
-			up := s.Res.Header.Get("X-Upstream")
-			e.upstream.Store(&up)
-			if s.Res.StatusCode != http.StatusOK || s.Res.Header.Get("Content-Type") != "text/event-stream" {
-				err := fmt.Errorf("HTTP %s (%s) from %s", s.Res.Status, s.Res.Header.Get("Content-Type"), up)
-				e.stopped.Store(&err)
-				s.Close()
-				return
-			}
-			e.read(s)
-			s.Close()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(e.retry):
-		}
-	}
-}
-
-// read takes events until the response ends.
-func (e *eventSource) read(s *apptest.Stream) {
-	for {
-		b, err := s.Next()
-		if err != nil {
-			return
-		}
-		if b.Comment {
-			continue
-		}
-		if ms, err := strconv.Atoi(b.Retry); err == nil {
-			e.retry = time.Duration(ms) * time.Millisecond
-		}
-		if b.ID != "" {
-			e.lastID = b.ID
-		}
-		if b.Event == e.listen { // others, such as reconnect, have no listener
-			e.events = append(e.events, sentEvent{b.ID, b.Data})
-			e.count.Add(1)
-		}
-	}
-}
-
-func (e *eventSource) stoppedErr() error {
-	if p := e.stopped.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// lastUpstream is the gateway that served the latest response: the last
-// address of nginx's $upstream_addr (the others failed before it).
-func (e *eventSource) lastUpstream() string {
-	p := e.upstream.Load()
-	if p == nil {
-		return ""
-	}
-	list := strings.Split(*p, ", ")
+// lastUpstream is the gateway that served an EventSource's latest
+// response: the last address of nginx's $upstream_addr (the others failed
+// before it).
+func lastUpstream(e *apptest.EventSource) string {
+	list := strings.Split(e.Header().Get("X-Upstream"), ", ")
 	return list[len(list)-1]
-}
-
-// waitAll waits until every client has n events; it fails as soon as one
-// has stopped for good, or after 30 s.
-func waitAll(ctx context.Context, es []*eventSource, n int) error {
-	return wait(ctx, es, n, true)
-}
-
-// waitSettled waits until every client has n events or has stopped for
-// good; it fails after 30 s.
-func waitSettled(ctx context.Context, es []*eventSource, n int) error {
-	return wait(ctx, es, n, false)
-}
-
-func wait(ctx context.Context, es []*eventSource, n int, failOnStop bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		behind := 0
-		for i, e := range es {
-			if err := e.stoppedErr(); err != nil {
-				if failOnStop {
-					return fmt.Errorf("client %d stopped for good: %w", i, err)
-				}
-				continue
-			}
-			if e.count.Load() < int64(n) {
-				behind++
-			}
-		}
-		if behind == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d clients still without event %d: %w", behind, len(es), n, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

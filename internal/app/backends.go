@@ -1,13 +1,20 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -27,6 +34,7 @@ import (
 	"github.com/ssegate/ssegate/services/jobs"
 	"github.com/ssegate/ssegate/services/logs"
 	"github.com/ssegate/ssegate/services/store"
+	"github.com/ssegate/ssegate/services/store/natsstore"
 )
 
 // Backend is one service's gRPC server and what it owns.
@@ -144,10 +152,10 @@ func NewAuthBackend(cfg config.Config, tokens identity.Config, trust Trust, logg
 	return b, nil
 }
 
-// NewLogsBackend builds the logs service on its own store under
-// cfg.DataDir/logs, tailing cfg.LogDir when set.
+// NewLogsBackend builds the logs service on its history (see
+// openHistory), tailing cfg.LogDir when set.
 func NewLogsBackend(cfg config.Config, trust Trust, logger *slog.Logger) (*Backend, error) {
-	db, err := store.Open(filepath.Join(cfg.DataDir, "logs"), store.WithLogger(logger))
+	h, err := openHistory(cfg, logs.Namespace, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -155,23 +163,23 @@ func NewLogsBackend(cfg config.Config, trust Trust, logger *slog.Logger) (*Backe
 	if cfg.LogDir != "" {
 		opts = append(opts, logs.WithDir(cfg.LogDir))
 	}
-	svc, err := logs.New(db, opts...)
+	svc, err := logs.New(h, opts...)
 	if err != nil {
-		return nil, errors.Join(err, db.Close())
+		return nil, errors.Join(err, h.close())
 	}
-	b, err := newBackend(cfg, trust, LogsService, logger, logsv1.File_ssegate_logs_v1_logs_proto.Services().Get(0),
-		func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, svc) })
+	sd := logsv1.File_ssegate_logs_v1_logs_proto.Services().Get(0)
+	b, err := newBackend(cfg, trust, LogsService, logger, sd, func(s *grpc.Server) { logsv1.RegisterLogServiceServer(s, svc) })
 	if err != nil {
-		return nil, errors.Join(err, svc.Close(), db.Close())
+		return nil, errors.Join(err, svc.Close(), h.close())
 	}
-	b.service, b.release = svc.Close, []func() error{db.Close}
+	b.service, b.release = svc.Close, []func() error{b.watchHistory(h, sd, logger), h.close}
 	return b, nil
 }
 
-// NewJobsBackend builds the jobs service on its own store under
-// cfg.DataDir/jobs; jobs write their logs to the logs service at logsAddrs
-// as their creator, with identity tokens that signer signs (see
-// JobsIssuer).
+// NewJobsBackend builds the jobs service on its history (see openHistory);
+// jobs write their logs to the logs service at logsAddrs as their
+// creator, with identity tokens that signer signs (see JobsIssuer). On
+// NATS it is one of the replicas that share the jobs, as cfg.ReplicaID.
 func NewJobsBackend(cfg config.Config, trust Trust, signer *identity.Issuer, logsAddrs []string, logger *slog.Logger) (*Backend, error) {
 	minter, err := identity.NewMinter(signer, time.Now)
 	if err != nil {
@@ -185,22 +193,132 @@ func NewJobsBackend(cfg config.Config, trust Trust, signer *identity.Issuer, log
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "jobs"), store.WithLogger(logger))
+	h, err := openHistory(cfg, jobs.Namespace, logger)
 	if err != nil {
 		return nil, errors.Join(err, conn.Close())
 	}
-	svc, err := jobs.New(db, logsv1.NewLogServiceClient(conn), jobs.WithMinChunkDuration(cfg.JobPace),
-		jobs.WithMaxRunningPerUser(cfg.MaxJobsPerUser), jobs.WithLogger(logger))
-	if err != nil {
-		return nil, errors.Join(err, db.Close(), conn.Close())
+	opts := []jobs.Option{jobs.WithMinChunkDuration(cfg.JobPace),
+		jobs.WithMaxRunningPerUser(cfg.MaxJobsPerUser), jobs.WithLogger(logger)}
+	if h.leases != nil {
+		replica := cfg.ReplicaID
+		if replica == "" {
+			replica = defaultReplicaID()
+		}
+		logger.Info("jobs: running as a replica", "replica", replica, "lease_ttl", cfg.LeaseTTL.String())
+		opts = append(opts, jobs.WithLeases(h.leases, replica, cfg.LeaseTTL))
 	}
-	b, err := newBackend(cfg, trust, JobsService, logger, jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0),
-		func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, svc) })
+	svc, err := jobs.New(h, logsv1.NewLogServiceClient(conn), opts...)
 	if err != nil {
-		return nil, errors.Join(err, svc.Close(), db.Close(), conn.Close())
+		return nil, errors.Join(err, h.close(), conn.Close())
 	}
-	b.service, b.release = svc.Close, []func() error{db.Close, conn.Close}
+	sd := jobsv1.File_ssegate_jobs_v1_jobs_proto.Services().Get(0)
+	b, err := newBackend(cfg, trust, JobsService, logger, sd, func(s *grpc.Server) { jobsv1.RegisterJobServiceServer(s, svc) })
+	if err != nil {
+		return nil, errors.Join(err, svc.Close(), h.close(), conn.Close())
+	}
+	b.service, b.release = svc.Close, []func() error{b.watchHistory(h, sd, logger), h.close, conn.Close}
 	return b, nil
+}
+
+// history is a service's store: bbolt, or NATS JetStream with its leases
+// and a check of its reachability.
+type history struct {
+	store.Streams
+	leases store.Leases                // nil on bbolt: one process
+	check  func(context.Context) error // nil on bbolt: always there
+	close  func() error
+}
+
+// openHistory opens the store of the service whose namespace is ns: with
+// cfg.StoreURL, NATS JetStream, shared with the service's other replicas
+// (and the other services, in their own namespaces); otherwise a bbolt file
+// in cfg.DataDir/ns.
+func openHistory(cfg config.Config, ns string, logger *slog.Logger) (*history, error) {
+	if cfg.StoreURL == "" {
+		db, err := store.Open(filepath.Join(cfg.DataDir, ns), store.WithLogger(logger))
+		if err != nil {
+			return nil, err
+		}
+		return &history{Streams: db, close: db.Close}, nil
+	}
+	var natsOpts []nats.Option
+	if cfg.StoreCredsFile != "" {
+		natsOpts = append(natsOpts, nats.UserCredentials(cfg.StoreCredsFile))
+	}
+	if cfg.StoreTLSCAFile != "" {
+		natsOpts = append(natsOpts, nats.RootCAs(cfg.StoreTLSCAFile))
+	}
+	if cfg.StoreTLSCertFile != "" {
+		natsOpts = append(natsOpts, nats.ClientCert(cfg.StoreTLSCertFile, cfg.StoreTLSKeyFile))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := natsstore.Open(ctx, cfg.StoreURL, natsstore.WithPrefix(cfg.StorePrefix), natsstore.WithReplicas(cfg.StoreReplicas),
+		natsstore.WithLogger(logger), natsstore.WithNATSOptions(append(natsOpts, nats.Name("ssegate-"+ns))...))
+	if err != nil {
+		return nil, fmt.Errorf("store-url: %w", err)
+	}
+	return &history{Streams: st, leases: st, check: st.Check, close: st.Close}, nil
+}
+
+// defaultReplicaID names a jobs replica: the host and a random suffix, so
+// that a restarted replica is a new one (its old leases lapse rather than
+// being taken for its own).
+func defaultReplicaID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%s", cmp.Or(host, "replica"), strings.ToLower(rand.Text()[:6]))
+}
+
+// historyCheckInterval is how often a backend checks that its history is
+// reachable.
+const historyCheckInterval = time.Second
+
+// watchHistory keeps the health status of service sd NOT_SERVING while its
+// history cannot be reached (a NATS store: bbolt is always there), so that
+// gateways stop sending it calls, and their /readyz says so when no
+// replica is left; it returns the function that stops watching.
+func (b *Backend) watchHistory(h *history, sd protoreflect.ServiceDescriptor, logger *slog.Logger) func() error {
+	if h.check == nil {
+		return func() error { return nil }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serving := true
+		t := time.NewTicker(historyCheckInterval)
+		defer t.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(ctx, 2*historyCheckInterval)
+			err := h.check(cctx)
+			ccancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if ok := err == nil; ok != serving {
+				serving = ok
+				status := healthpb.HealthCheckResponse_SERVING
+				if ok {
+					logger.Info("the history is reachable again: serving", "service", string(sd.FullName()))
+				} else {
+					status = healthpb.HealthCheckResponse_NOT_SERVING
+					logger.Error("the history is unreachable: not serving until it is back", "service", string(sd.FullName()), "err", err)
+				}
+				b.Health.SetServingStatus("", status)
+				b.Health.SetServingStatus(string(sd.FullName()), status)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return nil
+	}
 }
 
 // RunBackend listens on addr, builds the backend with build, and serves it

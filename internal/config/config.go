@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,6 +48,29 @@ type Config struct {
 	// JobPace is the minimum time a job spends on one chunk, so demo jobs
 	// run long enough to watch (0: as fast as the CPU allows).
 	JobPace time.Duration `json:"job_pace" name:"job-pace" help:"minimum time per job chunk"`
+
+	// StoreURL selects where the jobs and logs services keep their
+	// history: empty, in bbolt files under DataDir (one process per
+	// service); NATS server URLs, in NATS JetStream, which several
+	// replicas of each service share.
+	StoreURL string `json:"store_url" name:"store-url" help:"NATS servers that keep the history, nats://host:4222[,…] (empty: bbolt in data-dir)"`
+	// StoreCredsFile, StoreTLSCAFile, StoreTLSCertFile and StoreTLSKeyFile
+	// authenticate to the NATS servers and verify them.
+	StoreCredsFile   string `json:"store_creds_file" name:"store-creds-file" help:"NATS credentials file (store-url)"`
+	StoreTLSCAFile   string `json:"store_tls_ca_file" name:"store-tls-ca-file" help:"CA certificates of the NATS servers' TLS (store-url)"`
+	StoreTLSCertFile string `json:"store_tls_cert_file" name:"store-tls-cert-file" help:"client certificate for NATS TLS (store-url)"`
+	StoreTLSKeyFile  string `json:"store_tls_key_file" name:"store-tls-key-file" help:"key of store-tls-cert-file"`
+	// StoreReplicas is how many NATS servers keep each stream.
+	StoreReplicas int `json:"store_replicas" name:"store-replicas" help:"NATS servers that keep each stream: 3 for a cluster, 1 for a single server (store-url)"`
+	// StorePrefix names the bucket and streams in NATS.
+	StorePrefix string `json:"store_prefix" name:"store-prefix" help:"name of the NATS bucket and streams, so deployments can share a cluster (store-url)"`
+	// ReplicaID names this jobs replica among the others (empty: the host
+	// name and a random suffix, new at each start).
+	ReplicaID string `json:"replica_id" name:"replica-id" help:"name of this jobs replica, unique among them (default: host name and a random suffix)"`
+	// LeaseTTL is how long a running job's lease lasts without renewal: a
+	// job whose replica died is taken over by another within about this
+	// and half of it again.
+	LeaseTTL time.Duration `json:"lease_ttl" name:"lease-ttl" help:"lease of a running job: another replica takes it over this long after its replica stopped renewing (store-url)"`
 }
 
 // Default returns the built-in defaults, which run the demo on loopback.
@@ -59,6 +84,9 @@ func Default() Config {
 		SessionTTL:     12 * time.Hour,
 		MaxJobsPerUser: 4,
 		JobPace:        20 * time.Millisecond,
+		StoreReplicas:  3,
+		StorePrefix:    "ssegate",
+		LeaseTTL:       10 * time.Second,
 	}
 }
 
@@ -119,6 +147,7 @@ func (c Config) Validate() error {
 	if c.JobPace < 0 {
 		bad("job-pace", "must not be negative, got %s", c.JobPace)
 	}
+	c.validateStore(bad)
 	switch {
 	case (c.SessionSigningKeyFile == "") != (c.SessionSigningKeyID == ""):
 		bad("session-signing-key-id", "session-signing-key-file and session-signing-key-id go together")
@@ -126,4 +155,35 @@ func (c Config) Validate() error {
 		bad("session-algorithm", "HS256 uses session-secret; key files need ES256 or RS256")
 	}
 	return errors.Join(errs...)
+}
+
+var storePrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateStore checks the NATS settings; without store-url they are
+// unused.
+func (c Config) validateStore(bad func(name, format string, a ...any)) {
+	if c.StoreURL == "" {
+		return
+	}
+	for u := range strings.SplitSeq(c.StoreURL, ",") {
+		p, err := url.Parse(strings.TrimSpace(u))
+		switch {
+		case err != nil || p.Host == "":
+			bad("store-url", "%q is not a URL such as nats://host:4222", u)
+		case p.Scheme != "nats" && p.Scheme != "tls":
+			bad("store-url", "%q: the scheme must be nats or tls", u)
+		}
+	}
+	if c.StoreReplicas < 1 || c.StoreReplicas > 5 {
+		bad("store-replicas", "must be from 1 to 5 (NATS keeps a stream on at most 5 servers), got %d", c.StoreReplicas)
+	}
+	if !storePrefix.MatchString(c.StorePrefix) {
+		bad("store-prefix", "%q is not 1 to 64 letters, digits, '-' or '_'", c.StorePrefix)
+	}
+	if c.LeaseTTL < 2*time.Second || c.LeaseTTL%time.Second != 0 {
+		bad("lease-ttl", "must be whole seconds, at least 2s, got %s", c.LeaseTTL)
+	}
+	if (c.StoreTLSCertFile == "") != (c.StoreTLSKeyFile == "") {
+		bad("store-tls-key-file", "store-tls-cert-file and store-tls-key-file go together")
+	}
 }

@@ -17,6 +17,13 @@ func TestDemoSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.StoreURL != "" {
+		t.Fatal("the default history is not bbolt")
+	}
+	nats, err := config.Load("t", []string{"-store-url", "nats://10.0.0.1:4222,nats://10.0.0.2:4222", "-store-replicas", "3", "-lease-ttl", "5s"}, func(string) string { return "" })
+	if err != nil || nats.LeaseTTL != 5*time.Second || nats.StoreReplicas != 3 {
+		t.Fatalf("NATS settings: %+v, %v", nats, err)
+	}
 	if cfg.DataDir != "/tmp/x" || cfg.Heartbeat != 7*time.Second || cfg.JobPace != 5*time.Millisecond || len(cfg.LogsAddrs) != 2 {
 		t.Fatalf("got %+v", cfg)
 	}
@@ -32,6 +39,12 @@ func TestDemoSettings(t *testing.T) {
 		{[]string{"-logs-addr", "9000"}, "logs-addr"},
 		{[]string{"-session-signing-key-file", "k.pem"}, "session-signing-key-id"},
 		{[]string{"-heartbeat", "0s"}, "heartbeat"},
+		{[]string{"-store-url", "127.0.0.1:4222"}, "store-url"},
+		{[]string{"-store-url", "http://127.0.0.1:4222"}, "store-url"},
+		{[]string{"-store-url", "nats://a:4222", "-store-replicas", "0"}, "store-replicas"},
+		{[]string{"-store-url", "nats://a:4222", "-store-prefix", "a.b"}, "store-prefix"},
+		{[]string{"-store-url", "nats://a:4222", "-lease-ttl", "1500ms"}, "lease-ttl"},
+		{[]string{"-store-url", "nats://a:4222", "-store-tls-cert-file", "c.pem"}, "store-tls-key-file"},
 	} {
 		if _, err := config.Load("t", tt.args, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want one naming %s", tt.args, err, tt.want)

@@ -224,7 +224,7 @@ func TestRestartMidJob(t *testing.T) {
 	}
 	// The job log in the logs service has every line once; the shipping
 	// resumed where it stopped.
-	got := shippedLog(ctx, t, b, job.GetId())
+	got := shippedLog(ctx, t, b.logsClient, job.GetId())
 	if want := logLines(all); !slices.Equal(got, want) {
 		t.Errorf("job log after a restart = %q, want %q", got, want)
 	}
@@ -243,11 +243,11 @@ func logLines(events []*jobsv1.WatchJobResponse) []string {
 
 // shippedLog waits until the log of job id is finished in the logs
 // service, and returns its entries.
-func shippedLog(ctx context.Context, t *testing.T, b *backend, id string) []string {
+func shippedLog(ctx context.Context, t *testing.T, logsClient logsv1.LogServiceClient, id string) []string {
 	t.Helper()
 	req := &logsv1.TailLogsRequest{Name: jobs.LogName(id), Follow: true}
 	for {
-		s, err := b.logsClient.TailLogs(as(ctx, "alice"), req)
+		s, err := logsClient.TailLogs(as(ctx, "alice"), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,7 +361,7 @@ func TestJobLogIsWrittenToTheLogsService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := shippedLog(ctx, t, b, job.GetId())
+	got := shippedLog(ctx, t, b.logsClient, job.GetId())
 	if want := logLines(events); !slices.Equal(got, want) {
 		t.Errorf("job log = %q, want the job's lines %q", got, want)
 	}

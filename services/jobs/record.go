@@ -28,6 +28,12 @@ type record struct {
 	ElapsedMS uint64 `json:"elapsed_ms,omitempty"`
 	// Shipped is the id of the last event the log shipping has dealt with.
 	Shipped uint64 `json:"shipped,omitempty"`
+	// With leases (replicas sharing a store): the replica that runs the
+	// job, and its term, raised by each takeover. A worker writes only in
+	// its own term, so one that lost its lease without knowing it yet can
+	// write nothing once another has taken the job over.
+	Runner string `json:"runner,omitempty"`
+	Epoch  uint64 `json:"epoch,omitempty"`
 }
 
 func decodeRecord(raw []byte) (record, error) {

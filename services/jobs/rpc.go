@@ -99,11 +99,22 @@ func (s *Service) CreateJob(ctx context.Context, req *jobsv1.CreateJobRequest) (
 	}
 	rec := record{Limit: limit, State: jobsv1.JobState_JOB_STATE_RUNNING, StateTime: s.cfg.now()}
 	id := strings.ToLower(rand.Text())
+	var l store.Lease
+	if s.cfg.leases != nil {
+		// The lease first: a job in the store without one is taken over.
+		if l, err = s.cfg.leases.Acquire(ctx, leaseName(id), s.cfg.replica, s.cfg.leaseTTL); err != nil {
+			return nil, s.status(ctx, "jobs: create job", err, id)
+		}
+		rec.Runner, rec.Epoch = s.cfg.replica, 1
+	}
 	j, err := s.st.Create(ctx, Namespace, store.Stream{Name: id, Owner: p.Subject, Attrs: rec.encode()})
 	if err != nil {
+		if l != nil {
+			_ = l.Release(context.WithoutCancel(ctx))
+		}
 		return nil, s.status(ctx, "jobs: create job", err, id)
 	}
-	s.start(j, rec)
+	s.start(j, rec, l)
 	return &jobsv1.CreateJobResponse{Job: toProto(j, rec)}, nil
 }
 
@@ -221,9 +232,10 @@ func (s *Service) CancelJob(ctx context.Context, req *jobsv1.CancelJobRequest) (
 				return nil, s.status(ctx, "jobs: cancel job", context.Cause(ctx), id)
 			}
 		} else {
-			// Running in the store but not here (its worker stopped on a
-			// store error): end it in the store.
-			w := &worker{s: s, id: id, limit: rec.Limit, started: s.cfg.now(), elapsed: rec.ElapsedMS}
+			// Running in the store but not here (on another replica, or
+			// its worker stopped on a store error): end it in the store;
+			// its worker, wherever it is, can write nothing more.
+			w := &worker{s: s, id: id, limit: rec.Limit, started: s.cfg.now(), elapsed: rec.ElapsedMS, anyEpoch: true}
 			w.end(jobsv1.JobState_JOB_STATE_CANCELLED, "cancelled by "+p.Subject, cancelledEvent(p.Subject))
 		}
 		if j, rec, err = s.get(ctx, p, id); err != nil {
@@ -256,6 +268,9 @@ func (s *Service) WatchJob(req *jobsv1.WatchJobRequest, stream jobsv1.JobService
 	j, _, err := s.get(ctx, p, id)
 	if err != nil {
 		return err
+	}
+	if j, err = storerpc.CatchUp(ctx, s.st, Namespace, j, after); err != nil {
+		return s.status(ctx, "jobs: watch job", err, id)
 	}
 	if after > j.Last {
 		return status.Errorf(codes.InvalidArgument, "after_id %d is past the last event of job %q (%d)", after, id, j.Last)

@@ -26,6 +26,16 @@
 // finished once its last line is in. A refusal (such as a key the logs
 // service does not trust) is logged and tried again at the longest retry
 // wait: a line is never skipped.
+//
+// Replicas. With WithLeases, several replicas share one store (natsstore):
+// the replica that creates a job holds its lease and runs it, renewing the
+// lease as it goes; every replica looks, every half lease, for jobs that
+// are running (or whose log is not all shipped) without a lease holder, and
+// one of them takes each such job over from its checkpoint. The takeover
+// raises the job's term in its record, and each of a worker's writes checks
+// the term in the same atomic step, so a replica that lost its lease
+// without knowing it writes nothing more: a job's events continue, once,
+// and it ends once, with the count it would have had.
 package jobs
 
 import (
@@ -94,7 +104,14 @@ type config struct {
 	maxPerUser       int
 	now              func() time.Time
 	logger           *slog.Logger
+	leases           store.Leases
+	replica          string
+	leaseTTL         time.Duration
 }
+
+// DefaultLeaseTTL is the lease time of WithLeases with ttl 0: how long a
+// job whose replica died waits for another to take it over, at most.
+const DefaultLeaseTTL = 10 * time.Second
 
 // WithChunkSize sets how many numbers a job sieves per chunk (default
 // DefaultChunkSize). A job checks for cancellation between chunks.
@@ -147,6 +164,16 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
 
+// WithLeases runs the service as one of several replicas on a shared
+// store: it runs a job only while it holds the job's lease in l, as
+// replica (a name unique among the replicas), and takes over the jobs of
+// replicas that stopped renewing theirs for ttl (whole seconds;
+// DefaultLeaseTTL if 0). Without it the service is the store's only user
+// and, when it starts, resumes every job the store has as running.
+func WithLeases(l store.Leases, replica string, ttl time.Duration) Option {
+	return func(c *config) { c.leases, c.replica, c.leaseTTL = l, replica, ttl }
+}
+
 // Service implements jobsv1.JobServiceServer. Close it before its store.
 type Service struct {
 	jobsv1.UnimplementedJobServiceServer
@@ -156,11 +183,13 @@ type Service struct {
 	cfg  config
 	life *storerpc.Lifetime
 
-	mu   sync.Mutex
-	runs map[string]*run // running jobs by id
+	mu    sync.Mutex
+	runs  map[string]*run // running jobs by id
+	owned map[string]bool // with leases: the jobs whose lease this replica holds
 
 	// creating serializes CreateJob's count of running jobs and its
-	// create, so that callers of one process cannot pass the cap together.
+	// create, so that callers of one process cannot pass the cap together
+	// (replicas each count the store's jobs; two of them at once may).
 	creating sync.Mutex
 }
 
@@ -201,8 +230,17 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 		return nil, errors.New("jobs: negative duration, or a log timeout that is not positive")
 	case cfg.logRetryMin <= 0 || cfg.logRetryMax < cfg.logRetryMin:
 		return nil, fmt.Errorf("jobs: log retry waits from %v to %v: the first must be positive and not above the longest", cfg.logRetryMin, cfg.logRetryMax)
+	case cfg.leases != nil && (cfg.replica == "" || cfg.leaseTTL < 0 || (cfg.leaseTTL > 0 && cfg.leaseTTL < 2*time.Second)):
+		return nil, fmt.Errorf("jobs: leases need a replica name and a ttl of at least 2s (or 0 for %v), got %q and %v", DefaultLeaseTTL, cfg.replica, cfg.leaseTTL)
 	}
-	s := &Service{st: st, logs: logs, cfg: cfg, life: storerpc.NewLifetime(), runs: make(map[string]*run)}
+	if cfg.leases != nil && cfg.leaseTTL == 0 {
+		cfg.leaseTTL = DefaultLeaseTTL
+	}
+	s := &Service{st: st, logs: logs, cfg: cfg, life: storerpc.NewLifetime(), runs: make(map[string]*run), owned: make(map[string]bool)}
+	if cfg.leases != nil {
+		s.life.Go(s.takeOverLoop)
+		return s, nil
+	}
 	if err := s.resume(context.Background()); err != nil {
 		s.life.Close()
 		return nil, err
@@ -211,9 +249,10 @@ func New(st store.Streams, logs logsv1.LogServiceClient, opts ...Option) (*Servi
 }
 
 // Close stops the running jobs where they are (a new Service on the same
-// store resumes them), ends the open WatchJob streams with UNAVAILABLE (the
-// gateway lets the browser reconnect and resume) and waits for all of it.
-// Further calls fail with UNAVAILABLE.
+// store resumes them; with leases, another replica, as Close gives the
+// leases up), ends the open WatchJob streams with UNAVAILABLE (the gateway
+// lets the browser reconnect and resume) and waits for all of it. Further
+// calls fail with UNAVAILABLE.
 func (s *Service) Close() error {
 	s.life.Close()
 	return nil
@@ -234,7 +273,7 @@ func (s *Service) resume(ctx context.Context) error {
 		}
 		if rec.State == jobsv1.JobState_JOB_STATE_RUNNING {
 			s.cfg.logger.Info("jobs: resuming job", "job", j.Name, "done", rec.Done, "limit", rec.Limit)
-			s.start(j, rec)
+			s.start(j, rec, nil)
 		} else if rec.Shipped < j.Last {
 			s.startShipping(j, rec)
 		}
@@ -242,8 +281,13 @@ func (s *Service) resume(ctx context.Context) error {
 	return nil
 }
 
-// start runs job j in the background, and ships its log lines.
-func (s *Service) start(j store.Stream, rec record) {
+// start runs job j in the background, and ships its log lines; with lease
+// l, in the lease's run (see leased).
+func (s *Service) start(j store.Stream, rec record, l store.Lease) {
+	if l != nil {
+		s.leased(j, rec, l)
+		return
+	}
 	ctx, cancel := context.WithCancelCause(s.life.Context())
 	r := &run{cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()

@@ -27,16 +27,20 @@ func (s *Service) startShipping(j store.Stream, rec record) {
 	if s.logs == nil {
 		return
 	}
-	s.life.Go(func(ctx context.Context) {
-		// Every line goes to the logs service as the job's owner: the logs
-		// client's connection signs, for each call, an identity token that
-		// names the owner and this service as the one acting for them, at
-		// any time, long after the owner's session ended.
-		ctx = identity.NewContext(ctx, identity.Principal{Subject: j.Owner})
-		if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {
-			s.cfg.logger.Error("jobs: ship job log", "job", j.Name, "err", err)
-		}
-	})
+	s.life.Go(func(ctx context.Context) { s.shipLog(ctx, j, rec) })
+}
+
+// shipLog ships the log lines of job j, as its owner, until the log is
+// finished or ctx ends.
+func (s *Service) shipLog(ctx context.Context, j store.Stream, rec record) {
+	// Every line goes to the logs service as the job's owner: the logs
+	// client's connection signs, for each call, an identity token that
+	// names the owner and this service as the one acting for them, at any
+	// time, long after the owner's session ended.
+	ctx = identity.NewContext(ctx, identity.Principal{Subject: j.Owner})
+	if err := s.ship(ctx, j.Name, rec.Shipped); err != nil && ctx.Err() == nil {
+		s.cfg.logger.Error("jobs: ship job log", "job", j.Name, "err", err)
+	}
 }
 
 // ship follows the job's events after id `from` and appends each log line

@@ -18,7 +18,8 @@ type cancelRequest struct{ by string }
 
 func (c *cancelRequest) Error() string { return "cancelled by " + c.by }
 
-// errNotRunning makes a terminal write fail when the job already ended.
+// errNotRunning makes a worker's write fail when the job already ended, or
+// is no longer the worker's (another replica took it over).
 var errNotRunning = errors.New("jobs: job is not running")
 
 // worker runs one job in this process.
@@ -29,21 +30,33 @@ type worker struct {
 	counter *prime.Counter
 	started time.Time // when this process took the job up
 	elapsed uint64    // ms the job had run before that
+	// epoch is the job's term this worker writes in; anyEpoch writes in
+	// whichever (a cancel from a replica that does not run the job).
+	epoch    uint64
+	anyEpoch bool
+	// failed is set once checkpoint has ended the job as failed.
+	failed bool
+}
+
+// mine reports whether r is a running job that this worker may write.
+func (w *worker) mine(r *record) bool {
+	return r.State == jobsv1.JobState_JOB_STATE_RUNNING && (w.anyEpoch || r.Epoch == w.epoch)
 }
 
 // work runs job j from its checkpoint until it completes, is cancelled, or
-// the service closes (then it stops quietly; the next process resumes it).
-func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
-	w := &worker{s: s, id: j.Name, limit: rec.Limit, started: s.cfg.now(), elapsed: rec.ElapsedMS}
+// the service closes or loses the job's lease (then it stops quietly; the
+// next process, or replica, resumes it). It reports whether it ended the
+// job.
+func (s *Service) work(ctx context.Context, j store.Stream, rec record) bool {
+	w := &worker{s: s, id: j.Name, limit: rec.Limit, started: s.cfg.now(), elapsed: rec.ElapsedMS, epoch: rec.Epoch}
 	cp := prime.Checkpoint{Done: rec.Done, Count: rec.Count, Largest: rec.Largest}
 	counter, err := prime.Resume(rec.Limit, s.cfg.chunkSize, cp)
 	if err != nil {
 		s.cfg.logger.Error("jobs: cannot resume job", "job", j.Name, "err", err)
-		w.end(jobsv1.JobState_JOB_STATE_FAILED, "failed: the saved state of the job is invalid",
+		return w.end(jobsv1.JobState_JOB_STATE_FAILED, "failed: the saved state of the job is invalid",
 			&jobsv1.WatchJobResponse{Event: &jobsv1.WatchJobResponse_Failed{Failed: &jobsv1.Failed{
 				Message: "the saved state of the job is invalid",
 			}}})
-		return
 	}
 	w.counter = counter
 
@@ -55,11 +68,13 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 			first += fmt.Sprintf(", paced to %v apiece", d)
 		}
 		first += fmt.Sprintf("\n  progress: at most every %v", s.cfg.progressInterval)
+	} else if s.cfg.leases != nil {
+		first = fmt.Sprintf("job %s resumed by replica %s\n  from: %s", j.Name, s.cfg.replica, w.summary(cp))
 	} else {
 		first = fmt.Sprintf("job %s resumed after a restart\n  from: %s", j.Name, w.summary(cp))
 	}
 	if !w.checkpoint(ctx, logEvent(first)) {
-		return
+		return w.failed
 	}
 
 	nextMilestone := milestoneAfter(cp.Done, rec.Limit)
@@ -70,8 +85,7 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 	schedule := s.cfg.now()
 	for !counter.Finished() {
 		if ctx.Err() != nil {
-			w.stop(ctx)
-			return
+			return w.stop(ctx)
 		}
 		counter.Next()
 		now := s.cfg.now()
@@ -83,7 +97,7 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 				nextMilestone = milestoneAfter(done, rec.Limit)
 			}
 			if !w.checkpoint(ctx, extra...) {
-				return
+				return w.failed
 			}
 		}
 		// Pace: each chunk ends one minimum duration after the previous
@@ -109,7 +123,7 @@ func (s *Service) work(ctx context.Context, j store.Stream, rec record) {
 
 	final := counter.Checkpoint()
 	elapsed := w.elapsedMS()
-	w.end(jobsv1.JobState_JOB_STATE_COMPLETED,
+	return w.end(jobsv1.JobState_JOB_STATE_COMPLETED,
 		fmt.Sprintf("done: %d primes below %d, the largest %d, in %v",
 			final.Count, rec.Limit, final.Largest, time.Duration(elapsed)*time.Millisecond),
 		&jobsv1.WatchJobResponse{Event: &jobsv1.WatchJobResponse_Completed{Completed: &jobsv1.Completed{
@@ -145,7 +159,7 @@ func (w *worker) checkpoint(ctx context.Context, extra ...*jobsv1.WatchJobRespon
 		_, err = w.s.st.Append(ctx, Namespace, w.id, store.Batch{
 			Events: events,
 			Update: updateRecord(func(r *record) error {
-				if r.State != jobsv1.JobState_JOB_STATE_RUNNING {
+				if !w.mine(r) {
 					return errNotRunning
 				}
 				r.Done, r.Count, r.Largest, r.ElapsedMS = cp.Done, cp.Count, cp.Largest, elapsed
@@ -153,12 +167,20 @@ func (w *worker) checkpoint(ctx context.Context, extra ...*jobsv1.WatchJobRespon
 			}),
 		})
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return true
+	case errors.Is(err, errNotRunning), errors.Is(err, store.ErrFinished):
+		return false // ended, or taken over, elsewhere: that writes its end
+	case errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil:
+		// Left running at its last checkpoint, for whoever holds its
+		// lease next (this replica too) once the store is back.
+		w.s.cfg.logger.Warn("jobs: the store is unavailable; the job stops at its last checkpoint", "job", w.id, "err", err)
+		return false
 	}
 	if ctx.Err() == nil && !errors.Is(err, store.ErrClosed) {
 		w.s.cfg.logger.Error("jobs: store job progress", "job", w.id, "err", err)
-		w.end(jobsv1.JobState_JOB_STATE_FAILED, "failed: the job's progress could not be saved",
+		w.failed = w.end(jobsv1.JobState_JOB_STATE_FAILED, "failed: the job's progress could not be saved",
 			&jobsv1.WatchJobResponse{Event: &jobsv1.WatchJobResponse_Failed{Failed: &jobsv1.Failed{
 				Message: "the job's progress could not be saved",
 			}}})
@@ -167,14 +189,15 @@ func (w *worker) checkpoint(ctx context.Context, extra ...*jobsv1.WatchJobRespon
 }
 
 // stop ends the job after its context ended: cancelled by a user, or left
-// running for the next process when the service closes.
-func (w *worker) stop(ctx context.Context) {
+// running for the next process when the service closes. It reports whether
+// it ended the job.
+func (w *worker) stop(ctx context.Context) bool {
 	var c *cancelRequest
 	if !errors.As(context.Cause(ctx), &c) {
-		return // shutting down: the job stays running in the store
+		return false // shutting down: the job stays running in the store
 	}
 	cp := w.counter.Checkpoint()
-	w.end(jobsv1.JobState_JOB_STATE_CANCELLED, fmt.Sprintf("cancelled by %s after %s", c.by, w.summary(cp)),
+	return w.end(jobsv1.JobState_JOB_STATE_CANCELLED, fmt.Sprintf("cancelled by %s after %s", c.by, w.summary(cp)),
 		cancelledEvent(c.by))
 }
 
@@ -183,13 +206,13 @@ func cancelledEvent(by string) *jobsv1.WatchJobResponse {
 }
 
 // end stores the job's last log line and terminal event, its final state,
-// and finishes its stream. It uses no job context: the end must be written
-// even though that context is cancelled.
-func (w *worker) end(state jobsv1.JobState, line string, last *jobsv1.WatchJobResponse) {
+// and finishes its stream, and reports whether it did. It uses no job
+// context: the end must be written even though that context is cancelled.
+func (w *worker) end(state jobsv1.JobState, line string, last *jobsv1.WatchJobResponse) bool {
 	events, err := encodeEvents(logEvent(line), last)
 	if err != nil {
 		w.s.cfg.logger.Error("jobs: end job", "job", w.id, "err", err)
-		return
+		return false
 	}
 	var cp prime.Checkpoint
 	if w.counter != nil {
@@ -201,7 +224,7 @@ func (w *worker) end(state jobsv1.JobState, line string, last *jobsv1.WatchJobRe
 		Events: events,
 		Finish: true,
 		Update: updateRecord(func(r *record) error {
-			if r.State != jobsv1.JobState_JOB_STATE_RUNNING {
+			if !w.mine(r) {
 				return errNotRunning
 			}
 			r.State, r.StateTime, r.ElapsedMS = state, now, elapsed
@@ -211,7 +234,10 @@ func (w *worker) end(state jobsv1.JobState, line string, last *jobsv1.WatchJobRe
 			return nil
 		}),
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, errNotRunning) {
+	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, errNotRunning) && !errors.Is(err, store.ErrFinished) {
+		// Unavailable: the job stays running at its checkpoint and whoever
+		// runs it next ends it.
 		w.s.cfg.logger.Error("jobs: end job", "job", w.id, "state", strings.ToLower(strings.TrimPrefix(state.String(), "JOB_STATE_")), "err", err)
 	}
+	return err == nil
 }

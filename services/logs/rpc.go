@@ -233,6 +233,9 @@ func (s *Service) TailLogs(req *logsv1.TailLogsRequest, stream logsv1.LogService
 	if err != nil {
 		return s.status(ctx, "logs: tail", err, name)
 	}
+	if l, err = storerpc.CatchUp(ctx, s.st, Namespace, l, after); err != nil {
+		return s.status(ctx, "logs: tail", err, name)
+	}
 	if after > l.Last {
 		return status.Errorf(codes.InvalidArgument, "after_offset %d is past the end of log %q (last offset %d)", after, name, l.Last)
 	}

@@ -353,8 +353,10 @@ func (d *DB) putEvents(tx *bolt.Tx, ns, name string, m *metaRecord, now time.Tim
 	}
 	if limit := uint64(d.cfg.retention.MaxEvents); limit > 0 && m.Last-m.First+1 > limit {
 		keep := m.Last - limit + 1
+		// Always from the first key: a cursor's Next after its Delete skips
+		// the key that followed the deleted one.
 		c := eb.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < keep; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < keep; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}

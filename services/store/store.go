@@ -20,15 +20,19 @@
 //     stream row (SELECT … FOR UPDATE), inserts the events and updates the row;
 //     Read is a range query on the key; Changed is LISTEN/NOTIFY on a channel
 //     per stream, notified in the appending transaction.
-//   - NATS JetStream: one stream per namespace with subjects ns.<name>, the
-//     event id being the per-subject sequence kept by an expected-last-sequence
-//     check on publish; the metadata lives in a key-value bucket updated with
-//     revision checks (the Update function retried on conflict); Changed is an
-//     ordered consumer on the subject; retention maps to the stream's limits.
+//   - NATS JetStream, which package natsstore implements: one stream per
+//     namespace with a subject per stream, event ids kept one apart by
+//     expected-last-subject-sequence checks on publish; the metadata in a
+//     key-value bucket written with revision checks (the Update function
+//     run again on a conflict), each write carrying its batch's events, so
+//     that it is the batch's commit; Changed from an ordered consumer on the
+//     bucket; MaxEvents as the stream's limit of messages per subject.
 //
 // Several service replicas can then share the history, and because every
 // reader reads from the store and is woken by Changed, a watcher connected to
-// one replica sees events appended by another.
+// one replica sees events appended by another. Package natsstore is the
+// JetStream one; a store shared that way also offers Leases, so that each
+// piece of work (a running job) has one replica doing it at a time.
 package store
 
 import (
@@ -52,6 +56,11 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrResumePoint means a Last-Event-ID value is not an event id.
 	ErrResumePoint = errors.New("store: invalid resume point")
+	// ErrUnavailable means the store's engine could not be reached in
+	// time (a distributed one: its servers are down or have no quorum).
+	// It is transient; a write that fails with it may have been applied or
+	// not, and a reader can simply try again.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Stream is the metadata of one stream.

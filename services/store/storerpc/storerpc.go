@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -109,6 +110,37 @@ func ResumePoint(ctx context.Context, field uint64) (uint64, error) {
 	return after, nil
 }
 
+// CatchUpWait bounds how long CatchUp waits.
+const CatchUpWait = time.Second
+
+// CatchUp returns stream s as it is once it has an event after, waiting at
+// most CatchUpWait for it (s as Get returned it when after is within it).
+// A reader resumes with an id that some replica sent it; a replica whose
+// store answers from a server that has not caught up yet (a new leader)
+// may not have it for a moment, and refusing the resume point would stop
+// the browser for good. It returns the stream as last read, past the wait.
+func CatchUp(ctx context.Context, st store.Streams, ns string, s store.Stream, after uint64) (store.Stream, error) {
+	if after <= s.Last || s.Finished {
+		return s, nil
+	}
+	timer := time.NewTimer(CatchUpWait)
+	defer timer.Stop()
+	for {
+		changed := st.Changed(ns, s.Name)
+		cur, err := st.Get(ctx, ns, s.Name)
+		if err != nil || after <= cur.Last || cur.Finished {
+			return cur, err
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return cur, nil
+		case <-ctx.Done():
+			return cur, context.Cause(ctx)
+		}
+	}
+}
+
 // Serve sends the events of stream s (as Get returned it) with ids above
 // after, through send, following new ones while follow is set; see
 // store.Follow. The caller has checked that after <= s.Last. If the reader is
@@ -133,8 +165,8 @@ func Serve(ctx context.Context, st store.Streams, ns string, s store.Stream, aft
 
 // Status turns an error from the store, a context or Serve into a gRPC
 // status error whose message is fit for a browser: status errors pass
-// through, shutdown and a closed store are UNAVAILABLE (transient), a
-// removed stream is NOT_FOUND, context errors keep their code, and anything
+// through, shutdown and a closed or unreachable store are UNAVAILABLE
+// (transient), a removed stream is NOT_FOUND, context errors keep their code, and anything
 // else is INTERNAL without detail (log the original).
 func Status(err error) error {
 	if err == nil {
@@ -146,6 +178,8 @@ func Status(err error) error {
 	switch {
 	case errors.Is(err, ErrShutdown), errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, "service is shutting down, try again")
+	case errors.Is(err, store.ErrUnavailable):
+		return status.Error(codes.Unavailable, "the service's storage is unavailable, try again")
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, "no longer exists")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

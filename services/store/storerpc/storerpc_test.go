@@ -37,6 +37,7 @@ func TestStatus(t *testing.T) {
 		{status.Error(codes.NotFound, "x"), codes.NotFound},
 		{storerpc.ErrShutdown, codes.Unavailable},
 		{fmt.Errorf("read: %w", store.ErrClosed), codes.Unavailable},
+		{fmt.Errorf("%w: nats: timeout", store.ErrUnavailable), codes.Unavailable},
 		{store.ErrNotFound, codes.NotFound},
 		{context.Canceled, codes.Canceled},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
@@ -211,5 +212,45 @@ func TestServeSaysWhenHistoryWasTrimmed(t *testing.T) {
 		}
 		for s.RecvMsg(&first) == nil {
 		}
+	}
+}
+
+// CatchUp gives a stream read a moment too early (as a replica whose store
+// lags behind the replica that sent the reader's last event) the moment to
+// reach the resume point, and returns at once when there is nothing to
+// wait for.
+func TestCatchUp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := store.Open(t.TempDir(), store.WithNoSync(), store.WithPruneInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Create(ctx, "logs", store.Stream{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	early, err := db.Append(ctx, "logs", "x", store.Batch{Events: [][]byte{[]byte("1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := storerpc.CatchUp(ctx, db, "logs", early, 1); err != nil || s.Last != 1 {
+		t.Fatalf("CatchUp within the stream = %+v, %v", s, err)
+	}
+	appended := make(chan error, 1)
+	go func() {
+		_, err := db.Append(ctx, "logs", "x", store.Batch{Events: [][]byte{[]byte("2")}})
+		appended <- err
+	}()
+	s, err := storerpc.CatchUp(ctx, db, "logs", early, 2)
+	if err != nil || s.Last != 2 {
+		t.Fatalf("CatchUp to 2 = %+v, %v; want the stream with event 2", s, err)
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	// Past the end for good: the stream as it is, after the wait.
+	if s, err := storerpc.CatchUp(ctx, db, "logs", s, 9); err != nil || s.Last != 2 {
+		t.Fatalf("CatchUp past the end = %+v, %v", s, err)
 	}
 }
