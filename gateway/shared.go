@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,7 +51,7 @@ type hub struct {
 	refused error
 
 	mu     sync.Mutex
-	subs   map[*sub]struct{}
+	subs   map[*relay.Queue]struct{} // each browser's queue
 	window []*relay.Encoded
 	bytes  int // of the window's events
 	// base is the resume point the window starts after: every event after
@@ -63,19 +62,6 @@ type hub struct {
 	lastID    string // the last event id received, to reopen from
 	ended     bool
 	linger    *time.Timer
-}
-
-// sub is one browser attached to a hub.
-type sub struct {
-	ch    chan relay.Item
-	bytes atomic.Int64 // of the events queued in ch
-}
-
-// taken counts an item out of the browser's queue.
-func (me *sub) taken(it relay.Item) {
-	if it.Event != nil {
-		me.bytes.Add(-int64(len(it.Event.Wire)))
-	}
 }
 
 // shareKey identifies the requests that share an upstream: the method and
@@ -130,7 +116,7 @@ func (s *streamRoute) serveShared(ctx context.Context, w http.ResponseWriter, re
 	if h.refused != nil {
 		return relay.Answer(ctx, w, h.refused, cfg), true
 	}
-	return relay.ServeFeed(ctx, w, replay, me.ch, me.taken, cfg), true
+	return relay.ServeFeed(ctx, w, replay, me, &cfg), true
 }
 
 // checkAccess opens the browser's own stream and waits for the backend's
@@ -175,8 +161,8 @@ func (s *streamRoute) openOffStack(ctx context.Context, req proto.Message) grpc.
 // events of the window after lastID, and a queue for those that follow.
 // Without a hub it makes one, whose upstream starts after lastID. It
 // reports false when the hub's window does not reach back to lastID.
-func (hs *hubs) attach(s *streamRoute, key string, req proto.Message, lastID string, p identity.Principal) (*hub, []*relay.Encoded, *sub, bool) {
-	me := &sub{ch: make(chan relay.Item, s.g.cfg.shareQueue)}
+func (hs *hubs) attach(s *streamRoute, key string, req proto.Message, lastID string, p identity.Principal) (*hub, []*relay.Encoded, *relay.Queue, bool) {
+	me := relay.NewQueue(s.g.cfg.shareQueue, s.g.cfg.queueBytes)
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if h := hs.m[key]; h != nil {
@@ -204,7 +190,7 @@ func (s *streamRoute) newHub(key string, req proto.Message, lastID string, p ide
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &hub{
 		s: s, key: key, req: req, ctx: ctx, cancel: cancel, opened: make(chan struct{}),
-		subs: map[*sub]struct{}{}, base: lastID, baseKnown: true, lastID: lastID,
+		subs: map[*relay.Queue]struct{}{}, base: lastID, baseKnown: true, lastID: lastID,
 	}
 	h.caller = identity.Principal{Subject: identity.GatewaySubject}
 	if s.share == ssegatev1.Share_SHARE_PER_USER {
@@ -236,9 +222,15 @@ func (h *hub) after(lastID string) ([]*relay.Encoded, bool) {
 
 // detach removes a browser; the last one to leave starts the linger,
 // after which the upstream closes unless another browser came.
-func (h *hub) detach(me *sub) {
+func (h *hub) detach(me *relay.Queue) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.remove(me)
+}
+
+// remove drops a browser's queue and, when it was the last, starts the
+// linger. h.mu is held.
+func (h *hub) remove(me *relay.Queue) {
 	delete(h.subs, me)
 	if len(h.subs) == 0 && !h.ended && h.linger == nil {
 		h.linger = time.AfterFunc(h.s.g.cfg.shareLinger, h.expire)
@@ -428,14 +420,7 @@ func (h *hub) publish(e *relay.Encoded) bool {
 		h.lastID = e.ID
 	}
 	for me := range h.subs {
-		if me.bytes.Load()+int64(len(e.Wire)) > int64(cfg.queueBytes) && len(me.ch) > 0 {
-			h.evict(me)
-			continue
-		}
-		select {
-		case me.ch <- relay.Item{Event: e}:
-			me.bytes.Add(int64(len(e.Wire)))
-		default:
+		if !me.Offer(relay.Item{Event: e}) {
 			h.evict(me)
 		}
 	}
@@ -444,9 +429,9 @@ func (h *hub) publish(e *relay.Encoded) bool {
 
 // evict closes a browser's queue: its handler ends the stream without a
 // final event, and the browser comes back with Last-Event-ID.
-func (h *hub) evict(me *sub) {
-	delete(h.subs, me)
-	close(me.ch)
+func (h *hub) evict(me *relay.Queue) {
+	h.remove(me)
+	me.Close()
 }
 
 // end hands the upstream's end to every browser and retires the hub: new
@@ -456,10 +441,8 @@ func (h *hub) end(last relay.Item) {
 	h.mu.Lock()
 	h.ended = true
 	for me := range h.subs {
-		select {
-		case me.ch <- last:
-		default:
-			close(me.ch) // behind: it reconnects and hears the end from the backend
+		if !me.Offer(last) {
+			me.Close() // behind: it reconnects and hears the end from the backend
 		}
 		delete(h.subs, me)
 	}

@@ -65,13 +65,14 @@ func startDemoWith(t *testing.T, edit func(*config.Config)) *demo {
 // client is a signed-in user.
 type client struct {
 	d    *demo
+	user string
 	http *http.Client
 }
 
 func (d *demo) signIn(user string) *client {
 	d.t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &client{d: d, http: &http.Client{Jar: jar}}
+	c := &client{d: d, user: user, http: &http.Client{Jar: jar}}
 	d.t.Cleanup(c.http.CloseIdleConnections)
 	if status, body := c.do("POST", "/v1/sessions", `{"username":"`+user+`","password":"`+user+`"}`, nil); status != 200 {
 		d.t.Fatalf("sign in: %d %s", status, body)

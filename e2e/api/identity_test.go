@@ -57,6 +57,11 @@ func (c *client) watchToEnd(ctx context.Context, path string) []event {
 		if attempt > 100 || ctx.Err() != nil {
 			c.d.t.Fatalf("%s: no end after %d connections (status %d)", path, attempt+1, status)
 		}
+		if status == http.StatusUnauthorized {
+			// The session expired (a short session-ttl on a slow
+			// machine): sign in again, as the page does.
+			*c = *c.d.signIn(c.user)
+		}
 		time.Sleep(100 * time.Millisecond) // EventSource's retry, shortened
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -245,6 +244,10 @@ type pump struct {
 	logger *slog.Logger
 	// reported is what OnWrite has been told of so far.
 	reported Progress
+	// lastEvent is when events were last written.
+	lastEvent time.Time
+	// stall ends a write that takes longer than WriteTimeout.
+	stall *stallTimer
 }
 
 // newPump fills cfg's defaults and returns a pump writing to w.
@@ -301,28 +304,29 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 	if oldest := md.Get(resume.MetadataReset); len(oldest) == 1 && !p.writeReplay([]*Encoded{EncodeReset(oldest[0])}) {
 		return p.res
 	}
-	q := newQueue(p.cfg.Queue, p.cfg.QueueBytes)
+	q := NewQueue(p.cfg.Queue, p.cfg.QueueBytes)
 	if pending != nil {
-		q.ch <- *pending
+		q.Offer(*pending)
 	}
 	if pending == nil || pending.Err == nil {
-		go q.receive(ctx, stream, p.cfg.NewMessage)
+		go receive(ctx, q, stream, p.cfg.NewMessage)
 	}
-	return p.loop(ctx, q.ch, q.taken)
+	return p.loop(ctx, q)
 }
 
 // ServeFeed relays events a shared upstream feeds to w: replay, the events
-// of its window that the client has not seen, then feed until it ends;
-// taken is told of each item taken from feed. The feed's sender never
-// waits: it closes the feed of a stream that falls behind (ErrEvicted). Like Serve, each stream keeps its own heartbeat, write
-// deadline, lifetime, session expiry and drain; the caller has already
-// decided that the stream is served (see Answer for the other outcomes).
-func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed <-chan Item, taken func(Item), cfg Config) Result {
-	p := newPump(ctx, w, cfg)
+// of its window that the client has not seen, then what feed brings until
+// it ends. The feed's sender never waits (Queue.Offer): it closes the feed
+// of a stream that falls behind, which then ends without a final event.
+// Like Serve, each stream keeps its own heartbeat, write deadline,
+// lifetime, session expiry and drain; the caller has already decided that
+// the stream is served (see Answer for the other outcomes).
+func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed *Queue, cfg *Config) Result {
+	p := newPump(ctx, w, *cfg)
 	if !p.commit() || !p.writeReplay(replay) {
 		return p.res
 	}
-	return p.loop(ctx, feed, taken)
+	return p.loop(ctx, feed)
 }
 
 // Answer answers a stream that ended, or failed, before its first event,
@@ -451,10 +455,10 @@ func (p *pump) commit() bool {
 	return ok
 }
 
-// loop writes what items brings, with heartbeats while idle, until the
+// loop writes what q brings, with heartbeats while idle, until the
 // stream ends, the client leaves, the session expires, or the gateway ends
 // the stream (lifetime, drain); taken is told of each item taken.
-func (p *pump) loop(ctx context.Context, items <-chan Item, taken func(Item)) Result {
+func (p *pump) loop(ctx context.Context, q *Queue) Result {
 
 	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
 	defer heartbeat.Stop()
@@ -469,6 +473,11 @@ func (p *pump) loop(ctx context.Context, items <-chan Item, taken func(Item)) Re
 			p.res.Outcome, p.res.Code = ClientGone, codes.Canceled
 			return p.res
 		case <-heartbeat.Chan():
+			if idle := p.cfg.Clock.Since(p.lastEvent); idle < p.cfg.Heartbeat {
+				// Events went out since it was set: idle for less.
+				heartbeat.Reset(p.cfg.Heartbeat - idle)
+				continue
+			}
 			p.buf = sse.AppendComment(p.buf[:0], "")
 			p.res.Heartbeats++
 			if !p.write() {
@@ -491,12 +500,14 @@ func (p *pump) loop(ctx context.Context, items <-chan Item, taken func(Item)) Re
 			p.res.Outcome, p.res.Code = Revoked, codes.Unauthenticated
 			p.write()
 			return p.res
-		case r := <-items:
-			done := p.batch(items, taken, r)
+		case <-q.ready:
+			done := p.batch(q)
 			if !p.write() || done {
 				return p.res
 			}
-			heartbeat.Reset(p.cfg.Heartbeat)
+			// Read when the heartbeat fires, rather than a timer reset
+			// for every event.
+			p.lastEvent = p.cfg.Clock.Now()
 		}
 	}
 }
@@ -531,76 +542,20 @@ func (p *pump) appendReconnect(buf []byte) []byte {
 	return buf
 }
 
-// queue carries received messages from the receive goroutine to the
-// writer, bounded both in messages (the channel) and in bytes.
-type queue struct {
-	ch    chan Item
-	limit int64
-	bytes atomic.Int64 // encoded size of the messages in ch
-	space chan struct{}
-}
-
-func newQueue(n, bytes int) *queue {
-	return &queue{ch: make(chan Item, n), limit: int64(bytes), space: make(chan struct{}, 1)}
-}
-
-// receive reads messages until the stream ends; it stops early when ctx is
-// done, so it never outlives the request. It waits while the queued bytes
-// would pass the limit, but always lets a message into an empty queue.
-func (q *queue) receive(ctx context.Context, stream Stream, newMsg func() proto.Message) {
-	for {
-		msg := newMsg()
-		err := stream.RecvMsg(msg)
-		size := 0
-		if err == nil {
-			size = proto.Size(msg)
-			for n := q.bytes.Load(); n > 0 && n+int64(size) > q.limit; n = q.bytes.Load() {
-				select {
-				case <-q.space:
-				case <-ctx.Done():
-					return
-				}
-			}
-			q.bytes.Add(int64(size))
-		}
-		select {
-		case q.ch <- Item{Msg: msg, Err: err, size: size}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// taken tells the receiver that r left the queue.
-func (q *queue) taken(r Item) {
-	if r.size == 0 {
-		return
-	}
-	q.bytes.Add(-int64(r.size))
-	select {
-	case q.space <- struct{}{}:
-	default: // a wake-up is already pending
-	}
-}
-
-// batch encodes r and whatever else is already queued, up to flushSize,
-// into p.buf. It reports whether the stream has ended.
-func (p *pump) batch(items <-chan Item, taken func(Item), r Item) bool {
+// batch encodes what q holds, up to flushSize, into p.buf. It reports
+// whether the stream has ended.
+func (p *pump) batch(q *Queue) bool {
 	p.buf = p.buf[:0]
-	for {
-		taken(r)
+	for len(p.buf) < flushSize {
+		r, ok := q.take()
+		if !ok {
+			return false
+		}
 		switch {
 		case r.Event != nil:
 			p.appendEncoded(r.Event)
 		case r.Err != nil:
 			p.finish(r.Err)
-			return true
-		case r.Msg == nil:
-			// A shared feed closed without an end: the client fell behind.
-			p.finish(ErrEvicted)
 			return true
 		default:
 			if !p.appendEvent(r.Msg) {
@@ -612,15 +567,10 @@ func (p *pump) batch(items <-chan Item, taken func(Item), r Item) bool {
 				p.cfg.ReleaseMessage(r.Msg)
 			}
 		}
-		if len(p.buf) >= flushSize {
-			return false
-		}
-		select {
-		case r = <-items:
-		default:
-			return false
-		}
 	}
+	// More is queued: come back for it after this write.
+	signal(q.ready)
+	return false
 }
 
 // appendEncoded appends e, encoded once for many streams; the first event
@@ -719,8 +669,10 @@ func (p *pump) write() bool {
 		return true
 	}
 	if p.cfg.WriteTimeout > 0 {
-		// The deadline is on the real connection, so it uses real time.
-		_ = p.rc.SetWriteDeadline(time.Now().Add(p.cfg.WriteTimeout))
+		if p.stall == nil {
+			p.stall = &stallTimer{rc: p.rc, timeout: p.cfg.WriteTimeout}
+		}
+		p.stall.begin()
 	}
 	n, err := p.w.Write(p.buf)
 	p.res.Bytes += n
@@ -728,12 +680,10 @@ func (p *pump) write() bool {
 	if err == nil {
 		err = p.rc.Flush()
 	}
-	p.report()
-	if p.cfg.WriteTimeout > 0 && err == nil {
-		// Clear it: HTTP/2 resets a stream whose deadline passes even while
-		// no write is pending, which would cut a healthy idle stream.
-		_ = p.rc.SetWriteDeadline(time.Time{})
+	if p.stall != nil {
+		p.stall.end()
 	}
+	p.report()
 	if err != nil {
 		p.res.Outcome, p.res.Code, p.res.WriteErr = ClientGone, codes.Canceled, err
 		return false

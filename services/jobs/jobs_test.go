@@ -26,7 +26,6 @@ import (
 
 func TestJobCountsPrimes(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	b := start(t, t.TempDir(), "", append(fast(), jobs.WithChunkSize(1<<16))...)
 	tests := []struct {
 		limit          uint32
@@ -41,6 +40,8 @@ func TestJobCountsPrimes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
 			t.Parallel()
+			// Its own: parallel subtests may wait for others before they run.
+			ctx := testContext(t)
 			job := create(ctx, t, b.client, "alice", tt.limit)
 			if job.GetState() != jobsv1.JobState_JOB_STATE_RUNNING || job.GetLimit() != tt.limit || job.GetOwner() != "alice" {
 				t.Errorf("created %v", job)
