@@ -87,19 +87,19 @@ func (s *streamRoute) shareKey(req proto.Message, p identity.Principal) (string,
 // when the stream cannot be shared (its resume point lies outside the
 // window of the hub for its request): the caller then serves it with an
 // upstream of its own.
-func (s *streamRoute) serveShared(ctx context.Context, w http.ResponseWriter, req proto.Message, lastID string, p identity.Principal, cfg relay.Config) (relay.Result, bool) {
-	key, bare, err := s.shareKey(req, p)
+func (s *streamRoute) serveShared(w http.ResponseWriter, c *call) (relay.Result, bool) {
+	key, bare, err := s.shareKey(c.req, c.principal)
 	if err != nil {
 		return relay.Result{}, false
 	}
 	if s.share == ssegatev1.Share_SHARE_PUBLIC {
 		// The backend decides whether this browser may see the stream,
 		// as if it were its own: its headers say yes.
-		if res, done := s.checkAccess(ctx, w, req, cfg); done {
+		if res, done := s.checkAccess(w, c); done {
 			return res, true
 		}
 	}
-	h, replay, me, ok := s.routes.hubs.attach(s, key, bare, lastID, p)
+	h, replay, me, ok := s.routes.hubs.attach(s, key, bare, c.lastID, c.principal)
 	obs := s.g.cfg.observer
 	obs.ShareWindow(s.template, ok)
 	if !ok {
@@ -110,13 +110,13 @@ func (s *streamRoute) serveShared(ctx context.Context, w http.ResponseWriter, re
 	defer obs.SharedBrowsers(s.template, -1)
 	select {
 	case <-h.opened:
-	case <-ctx.Done():
+	case <-c.ctx.Done():
 		return relay.Result{Outcome: relay.ClientGone}, true
 	}
 	if h.refused != nil {
-		return relay.Answer(ctx, w, h.refused, cfg), true
+		return relay.Answer(c.ctx, w, h.refused, &c.cfg), true
 	}
-	return relay.ServeFeed(ctx, w, replay, me, &cfg), true
+	return relay.ServeFeed(c.ctx, w, replay, me, &c.cfg), true
 }
 
 // checkAccess opens the browser's own stream and waits for the backend's
@@ -124,17 +124,19 @@ func (s *streamRoute) serveShared(ctx context.Context, w http.ResponseWriter, re
 // may attach), or an end or error before any (answered here, done). A
 // backend that says nothing within the header wait keeps the browser on
 // that stream of its own (done).
-func (s *streamRoute) checkAccess(ctx context.Context, w http.ResponseWriter, req proto.Message, cfg relay.Config) (relay.Result, bool) {
-	pctx, cancel := context.WithCancel(ctx)
-	stream := s.openOffStack(pctx, req)
-	h, err := relay.AwaitHeader(ctx, stream, s.g.cfg.headerWait, s.g.cfg.clock)
+//
+//go:noinline
+func (s *streamRoute) checkAccess(w http.ResponseWriter, c *call) (relay.Result, bool) {
+	pctx, cancel := context.WithCancel(c.ctx)
+	stream := s.openOffStack(pctx, c.req)
+	h, err := relay.AwaitHeader(c.ctx, stream, s.g.cfg.headerWait, s.g.cfg.clock)
 	switch {
 	case err != nil:
 		cancel()
 		return relay.Result{Outcome: relay.ClientGone}, true
 	case h.TimedOut:
 		defer cancel()
-		return relay.Serve(pctx, w, stream, cfg), true
+		return relay.Serve(pctx, w, stream, &c.cfg), true
 	case h.Ended:
 		// Ended before any header: the status says how.
 		defer cancel()
@@ -142,7 +144,7 @@ func (s *streamRoute) checkAccess(ctx context.Context, w http.ResponseWriter, re
 		if err == nil {
 			err = status.Error(codes.Internal, "internal error") // a message without headers
 		}
-		return relay.Answer(ctx, w, err, cfg), true
+		return relay.Answer(c.ctx, w, err, &c.cfg), true
 	}
 	cancel()
 	return relay.Result{}, false
@@ -161,6 +163,8 @@ func (s *streamRoute) openOffStack(ctx context.Context, req proto.Message) grpc.
 // events of the window after lastID, and a queue for those that follow.
 // Without a hub it makes one, whose upstream starts after lastID. It
 // reports false when the hub's window does not reach back to lastID.
+//
+//go:noinline
 func (hs *hubs) attach(s *streamRoute, key string, req proto.Message, lastID string, p identity.Principal) (*hub, []*relay.Encoded, *relay.Queue, bool) {
 	me := relay.NewQueue(s.g.cfg.shareQueue, s.g.cfg.queueBytes)
 	hs.mu.Lock()

@@ -50,13 +50,47 @@ func (s *streamRoute) newMessage() proto.Message {
 	return s.rt.NewResponse()
 }
 
+// call is one admitted stream: what serving it takes, held on the heap.
+// A stream's handler goroutine stays parked in its frames for the whole
+// stream, so they are kept small: frames that must be large (binding,
+// admission, the header write) return before the stream settles, and the
+// stack of an idle stream stays at the size net/http's own handlers need.
+type call struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	req       proto.Message
+	lastID    string
+	principal identity.Principal
+	sse       bool
+	revoked   <-chan struct{}
+	cfg       relay.Config
+	info      StreamInfo
+	start     time.Time
+	// undo runs when the stream ends, last added first.
+	undo []func()
+}
+
 func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
+	c := s.admitCall(w, r, pathParams)
+	if c == nil {
+		return // answered
+	}
+	defer s.endCall(c)
+	c.info.Result = s.relay(w, r, c)
+}
+
+// admitCall binds the request, checks the session, admits the stream and
+// prepares its upstream call. It returns nil when it answered the request
+// instead.
+//
+//go:noinline
+func (s *streamRoute) admitCall(w http.ResponseWriter, r *http.Request, pathParams map[string]string) *call {
 	g := s.g
-	sse := wantsEventStream(r.Header.Get("Accept"))
+	c := &call{sse: wantsEventStream(r.Header.Get("Accept"))}
 	req, err := s.rt.Request(r, pathParams)
 	if err != nil {
 		httperr.Write(w, codes.InvalidArgument, err.Error())
-		return
+		return nil
 	}
 	lastID, err := resume.FromRequest(r)
 	if err == nil && lastID != "" && s.rt.LastEventIDField != nil {
@@ -64,56 +98,51 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 	}
 	if err != nil {
 		httperr.Write(w, codes.InvalidArgument, strings.TrimPrefix(err.Error(), "resume: "))
-		return
+		return nil
 	}
+	c.req, c.lastID = req, lastID
 
 	principal, signedIn := identity.FromContext(r.Context())
 	if signedIn && !principal.Expiry.IsZero() && !g.cfg.clock.Now().Before(principal.Expiry) {
 		httperr.Write(w, codes.Unauthenticated, "session expired")
-		return
+		return nil
 	}
-	release, ok := g.admit(w, r, s.template, s.retry, principal.Subject, sse)
+	c.principal = principal
+	release, ok := g.admit(w, r, s.template, s.retry, principal.Subject, c.sse)
 	if !ok {
-		return
+		return nil
 	}
-	defer release()
+	c.undo = append(c.undo, release)
 	s.routes.open.Add(1)
-	defer s.routes.open.Add(-1)
-	obs := g.cfg.observer
-	start := g.cfg.clock.Now()
-	info := StreamInfo{Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject, Context: r.Context(), NDJSON: !sse}
-	defer func() {
-		info.Duration = g.cfg.clock.Since(start)
-		if !info.Result.Committed.IsZero() {
-			info.TimeToFirstByte = info.Result.Committed.Sub(start)
-		}
-		obs.StreamEnded(info)
-	}()
-	progress := func(p relay.Progress) { obs.StreamProgress(s.template, p) }
+	c.undo = append(c.undo, func() { s.routes.open.Add(-1) })
+	c.start = g.cfg.clock.Now()
+	c.info = StreamInfo{Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject, Context: r.Context(), NDJSON: !c.sse}
 
 	ctx, err := runtime.AnnotateContext(r.Context(), s.routes.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
 	if err != nil {
-		info.Result = relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
+		c.info.Result = relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
 		httperr.Write(w, codes.InvalidArgument, err.Error())
-		return
+		s.endCall(c)
+		return nil
 	}
 	if lastID != "" && s.rt.LastEventIDField == nil {
 		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, lastID)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the upstream call whenever this handler returns
+	// Cancelled whenever the stream ends: that ends the upstream call.
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.undo = append(c.undo, c.cancel)
 
-	var revoked <-chan struct{}
 	if rv := g.cfg.revocations; rv != nil && principal.Session != "" {
 		var stop func()
-		revoked, stop = rv.Watch(principal.Session)
-		defer stop()
+		c.revoked, stop = rv.Watch(principal.Session)
+		c.undo = append(c.undo, stop)
 	}
 	var deadline time.Time
 	if g.cfg.maxLifetime > 0 {
-		deadline = start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
+		deadline = c.start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
-	cfg := relay.Config{
+	obs := g.cfg.observer
+	c.cfg = relay.Config{
 		Mapper:         s.mapper,
 		NewMessage:     s.newMessage,
 		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
@@ -122,7 +151,7 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		HeaderWait:     g.cfg.headerWait,
 		WriteTimeout:   g.cfg.writeTimeout,
 		Expiry:         principal.Expiry,
-		Revoked:        revoked,
+		Revoked:        c.revoked,
 		Deadline:       deadline,
 		Drain:          g.draining.Done(),
 		ReconnectRetry: func() time.Duration {
@@ -130,35 +159,58 @@ func (s *streamRoute) serve(w http.ResponseWriter, r *http.Request, pathParams m
 		},
 		Queue:      g.cfg.queue,
 		QueueBytes: g.cfg.queueBytes,
-		OnWrite:    progress,
+		OnWrite:    func(p relay.Progress) { obs.StreamProgress(s.template, p) },
 		Clock:      g.cfg.clock,
 		Logger:     g.cfg.logger,
 	}
-	if sse && s.share != ssegatev1.Share_SHARE_UNSPECIFIED {
-		if res, served := s.serveShared(ctx, w, req, lastID, principal, cfg); served {
-			info.Result = res
-			return
+	return c
+}
+
+// endCall reports the stream's end and releases what admitCall took.
+//
+//go:noinline
+func (s *streamRoute) endCall(c *call) {
+	c.info.Duration = s.g.cfg.clock.Since(c.start)
+	if !c.info.Result.Committed.IsZero() {
+		c.info.TimeToFirstByte = c.info.Result.Committed.Sub(c.start)
+	}
+	s.g.cfg.observer.StreamEnded(c.info)
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		c.undo[i]()
+	}
+}
+
+// relay serves an admitted stream: from a shared upstream when its route
+// shares one and it can join, else from an upstream of its own, as SSE
+// or as grpc-gateway's NDJSON.
+func (s *streamRoute) relay(w http.ResponseWriter, r *http.Request, c *call) relay.Result {
+	if c.sse && s.share != ssegatev1.Share_SHARE_UNSPECIFIED {
+		if res, served := s.serveShared(w, c); served {
+			return res
 		}
 	}
-	stream := s.openOffStack(ctx, req)
-	if !sse {
-		// NDJSON has no reconnect protocol: a drain just ends it, and so
-		// does a revocation.
-		stop := context.AfterFunc(g.draining, cancel)
-		defer stop()
-		if revoked != nil {
-			go func() {
-				select {
-				case <-revoked:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-		}
-		info.Result = s.serveNDJSON(ctx, w, r, stream, progress)
-		return
+	stream := s.openOffStack(c.ctx, c.req)
+	if !c.sse {
+		return s.relayNDJSON(w, r, c, stream)
 	}
-	info.Result = relay.Serve(ctx, w, stream, cfg)
+	return relay.Serve(c.ctx, w, stream, &c.cfg)
+}
+
+// relayNDJSON serves the stream as NDJSON, which has no reconnect
+// protocol: a drain just ends it, and so does a revocation.
+func (s *streamRoute) relayNDJSON(w http.ResponseWriter, r *http.Request, c *call, stream grpc.ClientStream) relay.Result {
+	stop := context.AfterFunc(s.g.draining, c.cancel)
+	defer stop()
+	if c.revoked != nil {
+		go func() {
+			select {
+			case <-c.revoked:
+				c.cancel()
+			case <-c.ctx.Done():
+			}
+		}()
+	}
+	return s.serveNDJSON(c.ctx, w, r, stream, c.cfg.OnWrite)
 }
 
 // open starts the upstream call. A failure to start becomes a stream that

@@ -250,8 +250,12 @@ type pump struct {
 	stall *stallTimer
 }
 
-// newPump fills cfg's defaults and returns a pump writing to w.
-func newPump(ctx context.Context, w http.ResponseWriter, cfg Config) *pump {
+// newPump returns a pump writing to w with a copy of cfg, its defaults
+// filled in; cfg itself is not modified.
+//
+//go:noinline
+func newPump(ctx context.Context, w http.ResponseWriter, c *Config) *pump {
+	cfg := *c
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
@@ -277,7 +281,7 @@ func newPump(ctx context.Context, w http.ResponseWriter, cfg Config) *pump {
 // Serve relays stream to w until the stream ends, the client leaves or the
 // session expires. ctx must be the context the stream was opened with, so
 // that returning (the caller cancels it) ends the upstream call.
-func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config) Result {
+func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg *Config) Result {
 	p := newPump(ctx, w, cfg)
 	var pending *Item
 	md, err := p.awaitHeader(ctx, stream)
@@ -322,7 +326,7 @@ func Serve(ctx context.Context, w http.ResponseWriter, stream Stream, cfg Config
 // lifetime, session expiry and drain; the caller has already decided that
 // the stream is served (see Answer for the other outcomes).
 func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, feed *Queue, cfg *Config) Result {
-	p := newPump(ctx, w, *cfg)
+	p := newPump(ctx, w, cfg)
 	if !p.commit() || !p.writeReplay(replay) {
 		return p.res
 	}
@@ -333,7 +337,7 @@ func ServeFeed(ctx context.Context, w http.ResponseWriter, replay []*Encoded, fe
 // as Serve would: 204 for a clean end, the error's HTTP status and JSON
 // for a permanent error, and for a transient one a 200 with a reconnect
 // event, so that the client comes back.
-func Answer(ctx context.Context, w http.ResponseWriter, err error, cfg Config) Result {
+func Answer(ctx context.Context, w http.ResponseWriter, err error, cfg *Config) Result {
 	p := newPump(ctx, w, cfg)
 	if p.refuse(err) || !p.commit() {
 		return p.res
@@ -448,9 +452,17 @@ func (p *pump) commit() bool {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
-	p.w.WriteHeader(http.StatusOK)
 	p.buf = sse.AppendComment(p.buf[:0], "ok")
-	ok := p.write()
+	// net/http writes the response header in deep frames; written from
+	// the stream's own goroutine they would double its stack for the
+	// life of the stream. The goroutine waits, so the writer is still
+	// used by one goroutine at a time.
+	done := make(chan bool)
+	go func() {
+		p.w.WriteHeader(http.StatusOK)
+		done <- p.write()
+	}()
+	ok := <-done
 	p.res.Committed = p.cfg.Clock.Now()
 	return ok
 }

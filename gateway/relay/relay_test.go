@@ -195,7 +195,7 @@ func TestBackendFaults(t *testing.T) {
 			t.Parallel()
 			w := newWriter(true)
 			s := &fakeStream{ctx: t.Context(), items: []proto.Message{event("1", "", "first"), event(tt.id, tt.event, "x")}}
-			res := relay.Serve(t.Context(), w, s, config(t))
+			res := relay.Serve(t.Context(), w, s, new(config(t)))
 			want := ": ok\nid: 1\ndata: first\n\n" + tt.want
 			if got := w.String(); got != want {
 				t.Fatalf("body\n got %q\nwant %q", got, want)
@@ -217,7 +217,7 @@ func FuzzSentIDsResume(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id string) {
 		w := newWriter(true)
 		s := &fakeStream{ctx: context.Background(), items: []proto.Message{event(id, "", "x")}}
-		relay.Serve(context.Background(), w, s, cfg)
+		relay.Serve(context.Background(), w, s, &cfg)
 		events, _ := ssetest.NewReader(strings.NewReader(w.String())).Events()
 		for _, ev := range events {
 			if !ev.Has("id") {
@@ -258,7 +258,7 @@ func TestQueueBoundedInBytes(t *testing.T) {
 	cfg.Queue = 64
 	cfg.QueueBytes = 3 * (size + 16)
 	done := make(chan relay.Result, 1)
-	go func() { done <- relay.Serve(t.Context(), w, s, cfg) }()
+	go func() { done <- relay.Serve(t.Context(), w, s, &cfg) }()
 
 	// Hold the writer until the reader has read ahead as far as it may,
 	// and a little longer, so that reading further would be seen.
@@ -307,7 +307,7 @@ func TestLargeMessageNotRetained(t *testing.T) {
 	s := &fakeStream{ctx: ctx, idle: true, items: []proto.Message{event("1", "", strings.Repeat("x", size))}}
 	before := heap()
 	done := make(chan relay.Result, 1)
-	go func() { done <- relay.Serve(ctx, w, s, cfg) }()
+	go func() { done <- relay.Serve(ctx, w, s, &cfg) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.recvCalls() < 2 || w.writeCount() < 2 { // the event written, the stream idle
 		if time.Now().After(deadline) {
@@ -343,7 +343,7 @@ func TestRevokedSessionEndsTheStream(t *testing.T) {
 	cfg := config(t)
 	cfg.Revoked = revoked
 	done := make(chan relay.Result, 1)
-	go func() { done <- relay.Serve(ctx, w, s, cfg) }()
+	go func() { done <- relay.Serve(ctx, w, s, &cfg) }()
 	for !strings.Contains(w.String(), "data: first") {
 		time.Sleep(time.Millisecond) // until the first event is out
 	}
