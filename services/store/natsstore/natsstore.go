@@ -147,7 +147,8 @@ var (
 // Open connects to the NATS servers at url (comma-separated URLs), makes
 // sure the bucket exists, and starts watching for changes. It fails, with a
 // message that says what to fix, when no server answers or JetStream is not
-// enabled. Once open, the connection reconnects by itself for as long as
+// enabled; a JetStream that answers "unavailable" is asked again until ctx
+// ends. Once open, the connection reconnects by itself for as long as
 // the store is open: operations meanwhile fail with store.ErrUnavailable.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg := config{
@@ -209,7 +210,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natsstore: %w", err)
 	}
-	if err := s.open(ctx); err != nil {
+	if err := s.openWhenReady(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -220,6 +221,25 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	s.wg.Go(func() { s.checkLoop(pctx) })
 	return s, nil
+}
+
+// openWhenReady calls open until it succeeds, fails for good, or ctx
+// ends: a cluster that has just formed (or is electing a leader) answers
+// "unavailable" for a while before it can create a replicated stream, and
+// a service started with it should wait for it rather than exit.
+func (s *Store) openWhenReady(ctx context.Context) error {
+	for {
+		err := s.open(ctx)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		s.cfg.logger.Info("natsstore: waiting for JetStream", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // open makes sure the bucket exists and starts the change watch.

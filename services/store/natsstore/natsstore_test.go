@@ -300,3 +300,59 @@ func TestReadersOutliveALostWatch(t *testing.T) {
 		t.Fatalf("Follow = %v, %v; want 1..3 and the end", got, err)
 	}
 }
+
+// A store opened while its cluster has no quorum (a service started with
+// the cluster, or during an election) waits for it, up to the caller's
+// deadline, instead of failing at once.
+func TestOpenWaitsForJetStream(t *testing.T) {
+	t.Parallel()
+	c := natstest.StartCluster(t, 3)
+	c.Servers[1].Kill()
+	c.Servers[2].Kill()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	type result struct {
+		st  *natsstore.Store
+		err error
+	}
+	opened := make(chan result, 1)
+	go func() {
+		st, err := natsstore.Open(ctx, c.URL(), natsstore.WithPrefix("wait"), natsstore.WithReplicas(3),
+			natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
+		opened <- result{st, err}
+	}()
+	select {
+	case r := <-opened:
+		t.Fatalf("Open without a quorum returned at once: %v", r.err)
+	case <-time.After(2 * time.Second): // several attempts, each 500 ms
+	}
+	c.Servers[1].Restart()
+	c.Servers[2].Restart()
+	r := <-opened
+	if r.err != nil {
+		t.Fatalf("Open once the quorum was back: %v", r.err)
+	}
+	defer r.st.Close()
+	if _, err := r.st.Create(ctx, "logs", store.Stream{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Open gives up when the caller's deadline passes, with ErrUnavailable.
+func TestOpenGivesUpAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	c := natstest.StartCluster(t, 3)
+	c.Servers[1].Kill()
+	c.Servers[2].Kill()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	st, err := natsstore.Open(ctx, c.URL(), natsstore.WithPrefix("late"), natsstore.WithReplicas(3),
+		natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
+	if err == nil {
+		st.Close()
+		t.Fatal("Open without a quorum succeeded")
+	}
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Open without a quorum: %v, want ErrUnavailable", err)
+	}
+}
