@@ -1,0 +1,232 @@
+package attack_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// signInAs tries user's password at base's sign-in, from the client
+// address addr (X-Forwarded-For, which the gateways believe from
+// loopback, as from a proxy) with the further headers kv.
+func (s *system) signInAs(t *testing.T, user, password, xff string, kv ...string) response {
+	t.Helper()
+	body := fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)
+	return s.do(t, "POST", s.baseA+"/v1/sessions", body, header(append([]string{"X-Forwarded-For", xff}, kv...)...))
+}
+
+// retryAfter is a 429's Retry-After in seconds, 0 when it has none.
+func retryAfter(r response) int {
+	n, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// tooMany checks that among rs a 429 with a Retry-After came, and
+// returns how many answers were 401 (passwords actually checked).
+func tooMany(t *testing.T, what string, rs []response) int {
+	t.Helper()
+	checked, limited := 0, 0
+	for _, r := range rs {
+		switch r.status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			limited++
+			if retryAfter(r) < 1 {
+				through(t, "%s: a 429 without a Retry-After of at least 1 s: %v %v", what, r.header, r)
+			}
+			if code, _, ok := errorBody(r.body); !ok || code != "RESOURCE_EXHAUSTED" {
+				through(t, "%s: a 429 whose body is not a RESOURCE_EXHAUSTED JSON error: %v", what, r)
+			}
+		default:
+			t.Fatalf("setup: %s: %v", what, r)
+		}
+	}
+	if limited == 0 {
+		through(t, "%s: all %d answered 401, no 429", what, checked)
+	}
+	return checked
+}
+
+// 30 wrong passwords for one user, each from another client address: the
+// per-user limit answers 429 with Retry-After after the first few, and
+// while it holds even the right password is refused, so guessing cannot
+// go on behind it.
+func guessOneUser(t *testing.T, s *system) {
+	victim := s.user(t)
+	var rs []response
+	for i := range 30 {
+		rs = append(rs, s.signInAs(t, victim, "wrong-"+strconv.Itoa(i), fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	if checked := tooMany(t, "30 wrong passwords for one user", rs); checked > 10 {
+		through(t, "30 wrong passwords for one user: %d were checked (401) before the limit", checked)
+	}
+	// Wait, still guessing, for a lockout of at least 2 s, then try the
+	// right password in it.
+	for i := range 100 {
+		r := s.signInAs(t, victim, "wrong-again", fmt.Sprintf("198.51.100.%d", 100+i))
+		if r.status == http.StatusTooManyRequests && retryAfter(r) >= 2 {
+			if r := s.signInAs(t, victim, victim, "198.51.100.250"); r.status != http.StatusTooManyRequests {
+				through(t, "the right password during a lockout of %s s: %v, want 429", r.header.Get("Retry-After"), r)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	through(t, "100 more wrong passwords over 10 s never met a lockout of 2 s or more")
+}
+
+// 30 wrong sign-ins from one client address, each for another user name
+// and each claiming another address in the headers a client might hope
+// the gateway or the auth service believes (its own x-ssegate-client-ip,
+// plain and as Grpc-Metadata-*, X-Real-Ip, and addresses before the
+// proxy's in X-Forwarded-For): the per-address limit answers 429.
+func guessManyUsers(t *testing.T, s *system) {
+	var rs []response
+	for i := range 30 {
+		spoofed := fmt.Sprintf("192.0.2.%d", i+1)
+		rs = append(rs, s.signInAs(t, fmt.Sprintf("nobody-%d", i), "guess", spoofed+", 203.0.113.7",
+			"X-Ssegate-Client-Ip", spoofed, "Grpc-Metadata-X-Ssegate-Client-Ip", spoofed, "X-Real-Ip", spoofed))
+	}
+	if checked := tooMany(t, "30 wrong sign-ins from one address", rs); checked > 25 {
+		through(t, "30 wrong sign-ins from one address: %d were checked (401) before the limit", checked)
+	}
+}
+
+// bigBody is a JSON object of about n bytes.
+func bigBody(n int) []byte {
+	return []byte(`{"username":"x","password":"` + strings.Repeat("a", n) + `"}`)
+}
+
+// postBody sends body to base+path with the cookie of token (none when
+// empty), with a Content-Length, or chunked without one.
+func (s *system) postBody(t *testing.T, base, path, token string, body []byte, chunked bool) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var rd io.Reader = bytes.NewReader(body)
+	if chunked {
+		rd = io.MultiReader(rd) // hides the length: sent chunked
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header = withCookie(base, token, "Content-Type", "application/json")
+	}
+	c := s.client(base)
+	defer c.CloseIdleConnections()
+	return send(c, req)
+}
+
+// A 10 MiB body to sign-in, with a length and chunked: 413.
+func hugeSignIn(t *testing.T, s *system) {
+	body := bigBody(10 << 20)
+	for _, chunked := range []bool{false, true} {
+		if r := s.postBody(t, s.baseA, "/v1/sessions", "", body, chunked); r.status != http.StatusRequestEntityTooLarge {
+			through(t, "10 MiB to POST /v1/sessions (chunked %v): %v, want 413", chunked, r)
+		}
+	}
+}
+
+// 2 MiB to REST routes other than sign-in (over the default
+// max-body-bytes, 1 MiB), with a length and chunked: 413.
+func hugeRESTBody(t *testing.T, s *system) {
+	c, _, token := s.signIn(t, s.baseA)
+	job := createJob(t, c, 1000)
+	body := bigBody(2 << 20)
+	for _, path := range []string{"/v1/jobs", "/v1/jobs/" + job + ":cancel"} {
+		for _, chunked := range []bool{false, true} {
+			if r := s.postBody(t, s.baseA, path, token, body, chunked); r.status != http.StatusRequestEntityTooLarge {
+				through(t, "2 MiB to POST %s (chunked %v): %v, want 413", path, chunked, r)
+			}
+		}
+	}
+}
+
+// slowBound bounds the slow attacks: a byte every slowStep, slowBytes of
+// them (about 20 s in all).
+const (
+	slowStep  = 2 * time.Second
+	slowBytes = 10
+)
+
+// trickle sends head on a new connection to addr, then one byte of rest
+// every slowStep, and reports what ended it first: the server's answer
+// (its status, 0 for a closed connection) or, when it kept reading for
+// every byte, ok false.
+func trickle(t *testing.T, addr, head, rest string) (status int, ok bool) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(slowStep * (slowBytes + 5)))
+	answered := make(chan int, 1)
+	go func() {
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		res.Body.Close()
+		answered <- res.StatusCode
+	}()
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	for i := range min(slowBytes, len(rest)) {
+		select {
+		case st := <-answered:
+			return st, true
+		case <-time.After(slowStep):
+		}
+		if _, err := conn.Write([]byte{rest[i]}); err != nil {
+			return <-answered, true // closed by the server
+		}
+	}
+	select {
+	case st := <-answered:
+		return st, true
+	case <-time.After(slowStep):
+		_ = conn.Close()
+		<-answered
+		return 0, false
+	}
+}
+
+// A sign-in body sent one byte every 2 s: the gateway answers 408 (or
+// closes) before the suite's bound of about 20 s.
+func slowSignInBody(t *testing.T, s *system) {
+	head := "POST /v1/sessions HTTP/1.1\r\nHost: " + s.a.Addr + "\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n"
+	status, ok := trickle(t, s.a.Addr, head, `{"username":"x","password":"y"}`)
+	switch {
+	case !ok:
+		through(t, "a sign-in body at 1 byte every %v was still being read after %d bytes", slowStep, slowBytes)
+	case status != 0 && status != http.StatusRequestTimeout:
+		through(t, "a slow sign-in body: %d, want 408 or a closed connection", status)
+	}
+}
+
+// Request headers sent one byte every 2 s (slowloris): the gateway closes
+// (or answers) before the bound.
+func slowHeaders(t *testing.T, s *system) {
+	head := "GET /v1/jobs HTTP/1.1\r\nHost: " + s.a.Addr + "\r\nX-Slow: "
+	if _, ok := trickle(t, s.a.Addr, head, "abcdefghijklmnop"); !ok {
+		through(t, "headers at 1 byte every %v were still being read after %d bytes", slowStep, slowBytes)
+	}
+}
