@@ -53,7 +53,7 @@ func checkFlags(t *testing.T, base, what string, ck *http.Cookie, raw string) {
 // not taken for it.
 func tlsCookie(t *testing.T, s *system) {
 	user := s.user(t)
-	in := s.do(t, "POST", s.baseTLS+"/v1/sessions", `{"username":"`+user+`","password":"`+user+`"}`, nil)
+	in, _ := s.signInAnswer(t, s.baseTLS, user)
 	ck, raw := setCookie(t, s.baseTLS, in)
 	checkFlags(t, s.baseTLS, "the sign-in's Set-Cookie", ck, raw)
 	if in.header.Get("Cache-Control") != "no-store" {
@@ -74,7 +74,7 @@ func tlsCookie(t *testing.T, s *system) {
 // Path=/, no Domain, no caching.
 func httpCookie(t *testing.T, s *system) {
 	user := s.user(t)
-	in := s.do(t, "POST", s.baseA+"/v1/sessions", `{"username":"`+user+`","password":"`+user+`"}`, nil)
+	in, _ := s.signInAnswer(t, s.baseA, user)
 	ck, raw := setCookie(t, s.baseA, in)
 	checkFlags(t, s.baseA, "the sign-in's Set-Cookie", ck, raw)
 	if in.header.Get("Cache-Control") != "no-store" {

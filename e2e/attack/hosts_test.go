@@ -60,7 +60,7 @@ func rebindingAPI(t *testing.T, s *system) {
 func rebindingSignIn(t *testing.T, s *system) {
 	user := s.user(t)
 	for _, host := range rebindingHosts(port(t, s.a.Addr)) {
-		r := s.do(t, "POST", s.baseA+"/v1/sessions", `{"username":"`+user+`","password":"`+user+`"}`,
+		r := s.do(t, "POST", s.baseA+"/v1/sessions", credentials(user, user),
 			header("Host", host, "Origin", "http://"+host))
 		if r.status != http.StatusMisdirectedRequest || r.header.Get("Set-Cookie") != "" {
 			through(t, "sign-in with Host %s: %v (Set-Cookie %q), want 421 without a cookie", host, r, r.header.Get("Set-Cookie"))
@@ -143,7 +143,7 @@ func crossSiteRequests(t *testing.T, s *system) {
 			through(t, "a stream from Origin %s: %v, want 403", origin, r)
 		}
 		other := s.user(t)
-		r := s.do(t, "POST", s.baseA+"/v1/sessions", `{"username":"`+other+`","password":"`+other+`"}`, header("Origin", origin))
+		r := s.do(t, "POST", s.baseA+"/v1/sessions", credentials(other, other), header("Origin", origin))
 		if r.status != http.StatusForbidden || r.header.Get("Set-Cookie") != "" {
 			through(t, "sign-in from Origin %s: %v (Set-Cookie %q), want 403 without a cookie", origin, r, r.header.Get("Set-Cookie"))
 		}

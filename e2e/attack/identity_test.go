@@ -44,27 +44,33 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-// backendMethod is one method of a backend, called for victim.
+// backendMethod is one method of a backend, called with the identity
+// in ctx's metadata.
 type backendMethod struct {
 	name   string // the backend's upstream name, its identity audience
 	method string
 	addr   func(*system) string
-	call   func(ctx context.Context, conn *grpc.ClientConn, victim string) error
+	call   func(ctx context.Context, conn *grpc.ClientConn) error
 }
 
 var backendMethods = []backendMethod{
 	{name: app.JobsService, method: "ListJobs", addr: func(s *system) string { return s.jobs.Addr },
-		call: func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		call: func(ctx context.Context, conn *grpc.ClientConn) error {
 			_, err := jobsv1.NewJobServiceClient(conn).ListJobs(ctx, &jobsv1.ListJobsRequest{})
 			return err
 		}},
+	{name: app.JobsService, method: "CreateJob", addr: func(s *system) string { return s.jobs.Addr },
+		call: func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := jobsv1.NewJobServiceClient(conn).CreateJob(ctx, &jobsv1.CreateJobRequest{Limit: 1000})
+			return err
+		}},
 	{name: app.LogsService, method: "ListLogs", addr: func(s *system) string { return s.logs.Addr },
-		call: func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		call: func(ctx context.Context, conn *grpc.ClientConn) error {
 			_, err := logsv1.NewLogServiceClient(conn).ListLogs(ctx, &logsv1.ListLogsRequest{})
 			return err
 		}},
 	{name: app.LogsService, method: "TailLogs of a job log", addr: func(s *system) string { return s.logs.Addr },
-		call: func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		call: func(ctx context.Context, conn *grpc.ClientConn) error {
 			st, err := logsv1.NewLogServiceClient(conn).TailLogs(ctx, &logsv1.TailLogsRequest{Name: jobs.LogName("nosuchjob")})
 			if err != nil {
 				return err
@@ -76,7 +82,7 @@ var backendMethods = []backendMethod{
 			return err
 		}},
 	{name: app.AuthService, method: "WhoAmI", addr: func(s *system) string { return s.auth.Addr },
-		call: func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		call: func(ctx context.Context, conn *grpc.ClientConn) error {
 			_, err := authv1.NewAuthServiceClient(conn).WhoAmI(ctx, &authv1.WhoAmIRequest{})
 			return err
 		}},
@@ -196,21 +202,24 @@ func forgedIdentity(t *testing.T, s *system) {
 	_, victim, session := s.signIn(t, s.baseA)
 	for _, m := range backendMethods {
 		conn := dial(t, m.addr(s))
-		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		call := func(md metadata.MD) error {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			return m.call(metadata.NewOutgoingContext(ctx, md), conn)
+		}
 		tok, err := s.keys.Gateway.Token(identity.Principal{Subject: victim}, m.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := m.call(metadata.NewOutgoingContext(ctx, metadata.Pairs(identity.MetadataIdentity, tok)), conn, victim); err != nil {
+		if err := call(metadata.Pairs(identity.MetadataIdentity, tok)); err != nil {
 			t.Fatalf("setup: %s %s with a gateway's real token: %v", m.name, m.method, err)
 		}
 		for _, f := range forgeries {
-			err := m.call(metadata.NewOutgoingContext(ctx, f.md(t, s, m.name, victim, session)), conn, victim)
+			err := call(f.md(t, s, m.name, victim, session))
 			if c := status.Code(err); c != codes.Unauthenticated && c != codes.PermissionDenied {
-				through(t, "%s service, %s, with %s: %v (%s), want UNAUTHENTICATED", m.name, m.method, f.name, c, err)
+				through(t, "%s service, %s, with %s: %v (%v), want UNAUTHENTICATED", m.name, m.method, f.name, c, err)
 			}
 		}
-		cancel()
 	}
 }
 

@@ -19,8 +19,7 @@ import (
 // loopback, as from a proxy) with the further headers kv.
 func (s *system) signInAs(t *testing.T, user, password, xff string, kv ...string) response {
 	t.Helper()
-	body := fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)
-	return s.do(t, "POST", s.baseA+"/v1/sessions", body, header(append([]string{"X-Forwarded-For", xff}, kv...)...))
+	return s.do(t, "POST", s.baseA+"/v1/sessions", credentials(user, password), header(append([]string{"X-Forwarded-For", xff}, kv...)...))
 }
 
 // retryAfter is a 429's Retry-After in seconds, 0 when it has none.

@@ -17,28 +17,22 @@ import (
 // asks for 2 s; this is the suite's bound, not a speed test).
 const endBound = 10 * time.Second
 
-// signInRaw signs user in on base with c, without a jar, and returns the
-// session token from Set-Cookie.
-func (s *system) signInRaw(t *testing.T, c *http.Client, base, user string) string {
+// signInAnswer signs user in on base without a cookie jar and returns
+// the answer and the session token it sets.
+func (s *system) signInAnswer(t *testing.T, base, user string) (response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/sessions",
-		strings.NewReader(`{"username":"`+user+`","password":"`+user+`"}`))
-	if err != nil {
-		t.Fatal(err)
+	r := s.do(t, "POST", base+"/v1/sessions", credentials(user, user), nil)
+	ck, _ := setCookie(t, base, r)
+	if r.status != http.StatusOK || ck.Value == "" {
+		t.Fatalf("setup: sign in as %s: %v", user, r)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("setup: sign in as %s: %v", user, err)
-	}
-	res.Body.Close()
-	for _, ck := range res.Cookies() {
-		if ck.Name == cookieName(base) && ck.Value != "" {
-			return ck.Value
-		}
-	}
-	t.Fatalf("setup: sign in as %s: %s without a session cookie", user, res.Status)
-	return ""
+	return r, ck.Value
+}
+
+// credentials is the JSON body of a sign-in.
+func credentials(user, password string) string {
+	b, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	return string(b)
 }
 
 // signOut signs the session of token out through base.
@@ -167,11 +161,9 @@ const signOutRounds = 100
 // back from the auth service.
 func signOutRace(t *testing.T, s *system) {
 	user := s.user(t)
-	c := s.client(s.baseA)
-	defer c.CloseIdleConnections()
 	accepted := 0
 	for range signOutRounds {
-		token := s.signInRaw(t, c, s.baseA, user)
+		_, token := s.signInAnswer(t, s.baseA, user)
 		head := "Host: " + s.a.Addr + "\r\nCookie: ssegate_session=" + token + "\r\n"
 		answer := raw(t, s.a.Addr, "DELETE /v1/sessions/current HTTP/1.1\r\n"+head+"\r\n"+
 			"GET /v1/sessions/current HTTP/1.1\r\n"+head+"Connection: close\r\n\r\n", 20*time.Second)
