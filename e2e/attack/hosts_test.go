@@ -1,10 +1,15 @@
 package attack_test
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ssegate/ssegate/internal/apptest"
 )
 
 // port is the port of a host:port.
@@ -176,5 +181,38 @@ func crossSiteReads(t *testing.T, s *system) {
 				through(t, "a cross-site request got %s: %s (%v)", k, v, r)
 			}
 		}
+	}
+}
+
+// Method override: a GET (which a cross-site link or top-level navigation
+// sends with the Lax cookie and without an Origin check) that asks to be
+// a DELETE, by query or header: the session is not signed out.
+func methodOverride(t *testing.T, s *system) {
+	_, _, token := s.signIn(t, s.baseA)
+	for _, tr := range []struct{ path, header string }{
+		{"/v1/sessions/current?_method=DELETE", ""},
+		{"/v1/sessions/current?method=DELETE", ""},
+		{"/v1/sessions/current", "X-HTTP-Method-Override"},
+		{"/v1/sessions/current", "X-HTTP-Method"},
+		{"/v1/sessions/current", "X-Method-Override"},
+	} {
+		h := withCookie(s.baseA, token)
+		if tr.header != "" {
+			h.Set(tr.header, "DELETE")
+		}
+		r := s.do(t, "GET", s.baseA+tr.path, "", h)
+		if ck := r.header.Get("Set-Cookie"); ck != "" {
+			through(t, "GET %s %s: DELETE: the answer sets %q", tr.path, tr.header, ck)
+		}
+	}
+	// Given time to come back from the auth service, a revocation would
+	// show here.
+	if err := apptest.Eventually(2*time.Second, func() error {
+		if r := s.do(t, "GET", s.baseA+"/v1/sessions/current", "", withCookie(s.baseA, token)); r.status != http.StatusOK {
+			return fmt.Errorf("%v", r)
+		}
+		return errors.New("still signed in")
+	}); err == nil || err.Error() != "still signed in" {
+		through(t, "after GETs that ask to be DELETEs the session was signed out: %v", err)
 	}
 }

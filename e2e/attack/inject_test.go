@@ -96,6 +96,18 @@ func otherUsersJob(t *testing.T, s *system) {
 	owner, _, ownerToken := s.signIn(t, s.baseA)
 	job := createJob(t, owner, jobs.MaxLimit) // runs for hours at this pace
 	defer s.do(t, "POST", s.baseA+"/v1/jobs/"+job+":cancel", `{}`, withCookie(s.baseA, ownerToken))
+	// The owner watches it, so that the gateway has an upstream stream of
+	// it that its browsers share.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	watch, err := s.stream(ctx, s.baseA, "/v1/jobs/"+job+"/events", withCookie(s.baseA, ownerToken))
+	if err != nil || watch.Res.StatusCode != http.StatusOK {
+		t.Fatalf("setup: the owner watches the job: %v", err)
+	}
+	defer watch.Close()
+	if _, err := nextEvent(watch, tailBound); err != nil {
+		t.Fatalf("setup: the owner's first event: %v", err)
+	}
 	_, attacker, token := s.signIn(t, s.baseA)
 	c := func(kv ...string) http.Header { return withCookie(s.baseA, token, kv...) }
 	for _, tr := range []struct {
@@ -147,22 +159,31 @@ func pathTraversal(t *testing.T, s *system) {
 
 // Malformed HTTP on a raw connection: two lengths with a request
 // smuggled behind, a header injected through the path, a 100 KiB header,
-// a NUL in a header: refused (400 or 431), nothing smuggled through, no
-// header of the attacker's in the answer. (Content-Length with
+// a NUL in a header, a 100 KiB URL, an h2c upgrade, TRACE: refused (4xx),
+// nothing smuggled through, no header of the attacker's in the answer, no
+// cookie echoed. (Content-Length with
 // Transfer-Encoding is left out: net/http reads such a body by
 // Transfer-Encoding alone, as RFC 9112 allows, and without a proxy in
 // front there is nothing to smuggle past.)
 func malformedHTTP(t *testing.T, s *system) {
+	const traceSecret = "trace-cookie-value"
+	_, _, token := s.signIn(t, s.baseA)
 	host := "Host: " + s.a.Addr + "\r\n"
+	cookie := "Cookie: ssegate_session=" + token + "\r\n"
 	smuggled := "GET /v1/jobs HTTP/1.1\r\n" + host + "\r\n"
 	for _, tr := range []struct {
 		what, req string
 		want      []int
 	}{
 		{"two Content-Lengths", "POST /v1/sessions HTTP/1.1\r\n" + host + "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}" + smuggled, []int{400}},
-		{"CRLF in the path", "GET /v1/jobs/x%0d%0aSet-Cookie:%20injected=1 HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n", []int{400, 401, 404}},
+		{"CRLF in the path", "GET /v1/jobs/x%0d%0aSet-Cookie:%20injected=1 HTTP/1.1\r\n" + host + cookie + "Connection: close\r\n\r\n", []int{400, 404}},
 		{"a 100 KiB header", "GET /v1/jobs HTTP/1.1\r\n" + host + "Cookie: ssegate_session=" + strings.Repeat("a", 100<<10) + "\r\n\r\n", []int{431, 400}},
 		{"a NUL in a header", "GET /v1/jobs HTTP/1.1\r\n" + host + "X-A: a\x00b\r\nConnection: close\r\n\r\n", []int{400}},
+		{"a 100 KiB URL", "GET /v1/jobs/" + strings.Repeat("a", 100<<10) + " HTTP/1.1\r\n" + host + "\r\n", []int{431, 414, 400}},
+		{"an h2c upgrade (h2c is off)", "GET /v1/jobs HTTP/1.1\r\n" + host + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n" +
+			"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nConnection: close\r\n\r\n", []int{401}},
+		{"TRACE with a cookie (cross-site tracing)", "TRACE /v1/jobs HTTP/1.1\r\n" + host + "Cookie: ssegate_session=" + traceSecret +
+			"\r\nConnection: close\r\n\r\n", []int{401, 404, 405, 501}},
 	} {
 		answer := raw(t, s.a.Addr, tr.req, 10*time.Second)
 		st := statusOf(answer)
@@ -170,7 +191,8 @@ func malformedHTTP(t *testing.T, s *system) {
 		for _, w := range tr.want {
 			ok = ok || st == w
 		}
-		if !ok || strings.Count(answer, "HTTP/1.1 ") > 1 || strings.Contains(strings.ToLower(answer), "set-cookie: injected") {
+		if !ok || strings.Count(answer, "HTTP/1.1 ") > 1 || strings.Contains(strings.ToLower(answer), "set-cookie: injected") ||
+			strings.Contains(answer, traceSecret) {
 			through(t, "%s: status %d (want one of %v), answer %.400q", tr.what, st, tr.want, answer)
 		}
 	}

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssegate/ssegate/internal/apptest"
 )
 
 // signInAs tries user's password at base's sign-in, from the client
@@ -228,4 +232,53 @@ func slowHeaders(t *testing.T, s *system) {
 	if _, ok := trickle(t, s.a.Addr, head, "abcdefghijklmnop"); !ok {
 		through(t, "headers at 1 byte every %v were still being read after %d bytes", slowStep, slowBytes)
 	}
+}
+
+// Sign-ins for a user that does not exist and for one that does, with a
+// wrong password: the same status and the same body, so the answers do
+// not tell which names exist (the per-user limit counts unknown names
+// too).
+func userEnumeration(t *testing.T, s *system) {
+	known := s.user(t)
+	unknown := s.signInAs(t, "nosuch-"+known, "wrong", "198.51.100.251")
+	wrong := s.signInAs(t, known, "wrong", "198.51.100.252")
+	if unknown.status != wrong.status || unknown.body != wrong.body {
+		through(t, "an unknown user answers %v, a known one with a wrong password %v", unknown, wrong)
+	}
+}
+
+// Log injection: a user name and a path holding a newline and a log
+// line of their own. The services log JSON lines; none of the attacker's
+// lines appears as a record of its own.
+func logInjection(t *testing.T, s *system) {
+	forged := "\n{\"time\":\"2026-01-01T00:00:00Z\",\"level\":\"ERROR\",\"msg\":\"forged\"}\n"
+	s.signInAs(t, "x"+forged, "wrong", "198.51.100.253")
+	s.do(t, "GET", s.baseA+"/v1/jobs/"+url.PathEscape(forged), "", nil)
+	s.do(t, "GET", s.baseA+"/healthz", "", header("User-Agent", "ua"+strings.TrimSpace(forged), "X-Request-Id", "id"+strings.TrimSpace(forged)))
+	for name, p := range map[string]*apptest.Process{"auth": s.auth, "gateway A": s.a} {
+		for line := range strings.SplitSeq(p.Stderr(), "\n") {
+			var rec struct{ Msg string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "forged" {
+				through(t, "%s's log has the attacker's line: %s", name, line)
+			}
+		}
+	}
+}
+
+// A JSON body nested 100,000 deep (under max-body-bytes), known field and
+// unknown: a 4xx, never a 5xx, and the gateway keeps serving.
+func deepJSON(t *testing.T, s *system) {
+	_, _, token := s.signIn(t, s.baseA)
+	const depth = 100_000
+	for _, body := range []string{
+		`{"limit":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`,
+		`{"x":` + strings.Repeat(`{"x":`, depth) + "1" + strings.Repeat("}", depth) + `}`,
+		`{"x":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`,
+	} {
+		r := s.postBody(t, s.baseA, "/v1/jobs", token, []byte(body), false)
+		if r.err != nil || r.status >= 500 || r.status == http.StatusOK {
+			through(t, "POST /v1/jobs with JSON nested %d deep: %v", depth, r)
+		}
+	}
+	s.alive(t, s.a, s.baseA, token, "deeply nested JSON")
 }
