@@ -67,9 +67,12 @@ type options struct {
 
 // Revocations tells which sessions were revoked (signed out) before their
 // tokens expired, by the session id the tokens carry (identity.Principal's
-// Session); *revocation.Set is one.
+// Session), and takes the sign-outs this gateway answers itself;
+// *revocation.Set is one.
 type Revocations interface {
 	Revoked(session string) bool
+	// Revoke records that session was revoked, until expire.
+	Revoke(session string, expire time.Time)
 }
 
 // ErrRevoked is the error of a session token whose session was revoked.

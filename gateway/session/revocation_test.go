@@ -8,15 +8,23 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/ssegate/ssegate/gateway/identity"
+	"github.com/ssegate/ssegate/gateway/revocation"
 	"github.com/ssegate/ssegate/gateway/session"
 )
 
-// revoked is a fixed set of revoked session ids.
-type revoked map[string]bool
-
-func (r revoked) Revoked(session string) bool { return r[session] }
+// revokedSet is a revocation set that holds ids until long after t0.
+func revokedSet(ids ...string) *revocation.Set {
+	set := revocation.NewSet(clockwork.NewFakeClockAt(t0))
+	for _, id := range ids {
+		set.Revoke(id, t0.Add(time.Hour))
+	}
+	return set
+}
 
 // A revoked session's cookie is refused with 401 "session ended", on a
 // public route it counts as no session, and beside another cookie of a
@@ -30,7 +38,7 @@ func TestRevokedSessionRefused(t *testing.T) {
 	}
 	gone, live := withSID("gone"), withSID("live")
 	m, err := session.NewMiddleware(mustVerifier(t, hsConfig()), session.WithClock(func() time.Time { return t0 }),
-		session.WithRevocations(revoked{"gone": true}), session.WithPublicRoutes("GET /public"))
+		session.WithRevocations(revokedSet("gone")), session.WithPublicRoutes("GET /public"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +86,49 @@ func TestRevokedSessionRefused(t *testing.T) {
 				t.Fatalf("principal %+v, want session %q", seen, tc.session)
 			}
 		})
+	}
+}
+
+// A sign-out this gateway answers revokes the session here at once: a copy
+// of its cookie sent right after is refused, without waiting for the
+// issuer's revocation to come back through the watch.
+func TestSignOutRevokesAtOnce(t *testing.T) {
+	t.Parallel()
+	c := claims(t0)
+	c["sid"] = "s1"
+	tok := sign(t, jwt.SigningMethodHS256, testSecret, "", c)
+	set := revokedSet()
+	m, err := session.NewMiddleware(mustVerifier(t, hsConfig()), session.WithClock(func() time.Time { return t0 }),
+		session.WithRevocations(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodDelete {
+			return
+		}
+		md := metadata.Pairs(identity.MetadataClearSession, "1")
+		if err := m.ForwardSession(runtime.NewServerMetadataContext(r.Context(), runtime.ServerMetadata{HeaderMD: md}), w, nil); err != nil {
+			t.Error(err)
+		}
+	}))
+	send := func(method string) int {
+		r := httptest.NewRequest(method, "/v1/sessions/current", nil)
+		r.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: tok})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := send(http.MethodGet); code != http.StatusOK {
+		t.Fatalf("before the sign-out: status %d", code)
+	}
+	if code := send(http.MethodDelete); code != http.StatusOK {
+		t.Fatalf("sign-out: status %d", code)
+	}
+	if !set.Revoked("s1") {
+		t.Error("the signed-out session is not in the revocation set")
+	}
+	if code := send(http.MethodGet); code != http.StatusUnauthorized {
+		t.Fatalf("the cookie replayed after the sign-out: status %d, want 401", code)
 	}
 }

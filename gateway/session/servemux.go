@@ -64,6 +64,12 @@ func (m *Middleware) ForwardSession(ctx context.Context, w http.ResponseWriter, 
 		})
 		w.Header().Set("Cache-Control", "no-store")
 	case len(md.HeaderMD.Get(identity.MetadataClearSession)) > 0:
+		// The issuer's revocation reaches this gateway through its watch a
+		// moment later; until then a copy of the cookie would still pass
+		// here. Revoke the caller's session at once.
+		if p, ok := identity.FromContext(ctx); ok && p.Session != "" && m.revoked != nil {
+			m.revoked.Revoke(p.Session, p.Expiry)
+		}
 		http.SetCookie(w, m.clearCookie(secure))
 		w.Header().Set("Cache-Control", "no-store")
 	}
