@@ -41,8 +41,10 @@ func (s *Server) handler(hosts *session.Hosts) http.Handler {
 }
 
 // metricsHandler serves the metrics and the Go profiler, for the metrics
-// listener only.
-func (s *Server) metricsHandler() http.Handler {
+// listener only, behind the Host check: a page whose name rebinds to a
+// loopback listener would read them otherwise (the profiler's cmdline
+// holds the flags, secrets among them).
+func (s *Server) metricsHandler(hosts *session.Hosts) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -50,14 +52,14 @@ func (s *Server) metricsHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+	return hosts.Wrap(mux)
 }
 
-// allowedHosts are the names the public port answers for: the configured
-// ones and the listen address's host (unless it is every address).
-func allowedHosts(cfg config.Config) (*session.Hosts, error) {
+// allowedHosts are the names a listener at addr answers for: the
+// configured ones and addr's host (unless it is every address).
+func allowedHosts(cfg config.Config, addr string) (*session.Hosts, error) {
 	names := append([]string(nil), cfg.AllowedHosts...)
-	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
 			names = append(names, host)
 		}

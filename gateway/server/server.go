@@ -147,14 +147,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := s.watchRevocations(); err != nil {
 		return nil, errors.Join(err, up.closeExcept(nil))
 	}
-	hosts, err := allowedHosts(cfg)
+	hosts, err := allowedHosts(cfg, cfg.Addr)
 	if err != nil {
 		return nil, errors.Join(err, up.closeExcept(nil))
 	}
 	s.HTTP = newHTTPServer(cfg, s.handler(hosts), logger)
 	if s.Metrics != nil {
+		metricsHosts, err := allowedHosts(cfg, cfg.MetricsAddr)
+		if err != nil {
+			return nil, errors.Join(err, up.closeExcept(nil))
+		}
 		s.MetricsHTTP = &http.Server{
-			Addr: cfg.MetricsAddr, Handler: s.metricsHandler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			Addr: cfg.MetricsAddr, Handler: s.metricsHandler(metricsHosts.WithAnyIP()), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
 	}

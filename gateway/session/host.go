@@ -17,6 +17,7 @@ import (
 type Hosts struct {
 	exact  map[string]bool
 	suffix []string // ".example.com"
+	anyIP  bool
 }
 
 // LoopbackHosts are the names a gateway always answers for.
@@ -43,6 +44,15 @@ func NewHosts(names ...string) (*Hosts, error) {
 
 func isIP(s string) bool { return net.ParseIP(s) != nil }
 
+// WithAnyIP returns a copy of h that also allows every IP address other
+// than the unspecified one: a scraper names its target so, and a page
+// that rebinds a name to the gateway sends that name, never an address.
+func (h *Hosts) WithAnyIP() *Hosts {
+	c := *h
+	c.anyIP = true
+	return &c
+}
+
 // Allowed reports whether host, a request's Host (with or without a port),
 // is one of the names.
 func (h *Hosts) Allowed(host string) bool {
@@ -54,6 +64,9 @@ func (h *Hosts) Allowed(host string) bool {
 		return false
 	}
 	if h.exact[host] {
+		return true
+	}
+	if ip := net.ParseIP(host); h.anyIP && ip != nil && !ip.IsUnspecified() {
 		return true
 	}
 	for _, s := range h.suffix {

@@ -38,6 +38,22 @@ func TestHosts(t *testing.T) {
 	if w.Code != http.StatusMisdirectedRequest || w.Body.String() != "{\"code\":\"PERMISSION_DENIED\",\"message\":\"unknown host\"}\n" {
 		t.Errorf("foreign host: %d %q", w.Code, w.Body.String())
 	}
+	// WithAnyIP: every address but the unspecified one, names as before.
+	anyIP := h.WithAnyIP()
+	for _, tt := range []struct {
+		host string
+		ok   bool
+	}{
+		{"10.0.0.6:9464", true}, {"[fd00::7]:9464", true}, {"api.example.com", true},
+		{"0.0.0.0:9464", false}, {"[::]:9464", false}, {"127.1:9464", false}, {"2130706433", false}, {"evil.example", false},
+	} {
+		if got := anyIP.Allowed(tt.host); got != tt.ok {
+			t.Errorf("WithAnyIP: Allowed(%q) = %v, want %v", tt.host, got, tt.ok)
+		}
+	}
+	if h.Allowed("10.0.0.6") {
+		t.Error("WithAnyIP changed the Hosts it was called on")
+	}
 	for _, bad := range []string{"", ".", "a/b", "*.example.com", "user@host"} {
 		if _, err := session.NewHosts(bad); err == nil {
 			t.Errorf("NewHosts(%q) accepted", bad)

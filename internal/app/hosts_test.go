@@ -11,7 +11,8 @@ import (
 // A request naming a host the gateway does not serve (DNS rebinding: a
 // page whose domain now resolves to the gateway) is refused before the
 // session middleware, even with the demo's credentials; health answers any
-// host; metrics and profiling are only on their own listener.
+// host; metrics and profiling are only on their own listener, which checks
+// Host as well (any address passes there: scrapers name targets so).
 func TestHostsAndOperationalEndpoints(t *testing.T) {
 	t.Parallel()
 	cfg := apptest.Config(t)
@@ -49,6 +50,10 @@ func TestHostsAndOperationalEndpoints(t *testing.T) {
 		{"no profiler on the public port", demo.URL, "GET", "/debug/pprof/", "127.0.0.1" + port, "", 401},
 		{"metrics on their listener", demo.MetricsURL, "GET", "/metrics", "", "", 200},
 		{"profiler on the metrics listener", demo.MetricsURL, "GET", "/debug/pprof/", "", "", 200},
+		{"metrics as localhost", demo.MetricsURL, "GET", "/metrics", "localhost:9464", "", 200},
+		{"metrics for a scraper naming an address", demo.MetricsURL, "GET", "/metrics", "10.1.2.3:9464", "", 200},
+		{"metrics for a rebound host", demo.MetricsURL, "GET", "/metrics", "rebind.attacker.test:9464", "", 421},
+		{"profiler for a rebound host", demo.MetricsURL, "GET", "/debug/pprof/cmdline", "rebind.attacker.test:9464", "", 421},
 	}
 	for _, tt := range tests {
 		host := tt.host
