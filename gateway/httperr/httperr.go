@@ -31,9 +31,14 @@ func Write(w http.ResponseWriter, code codes.Code, message string) {
 
 // WriteStatus sends a JSON error with an explicit HTTP status. Go's
 // number-parsing text (`strconv.ParseUint: parsing "x": `) is taken out
-// of message: it says how the gateway is built, not what was wrong.
+// of message, and a JSON decoder's message is said in the gateway's own
+// words (see decoderMessage): they say how the gateway is built, not what
+// was wrong.
 func WriteStatus(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {
 	message = goParserText.ReplaceAllString(message, "")
+	if code == codes.InvalidArgument {
+		message = decoderMessage(message)
+	}
 	b, _ := json.Marshal(Body{Code: CodeName(code), Message: message}) // cannot fail: two strings
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
