@@ -24,6 +24,7 @@ import (
 
 	"github.com/ssegate/ssegate/gateway"
 	"github.com/ssegate/ssegate/gateway/relay"
+	"github.com/ssegate/ssegate/gateway/server"
 	benchv1 "github.com/ssegate/ssegate/gen/ssegate/bench/v1"
 	ssegatev1 "github.com/ssegate/ssegate/gen/ssegate/v1"
 	"github.com/ssegate/ssegate/internal/bench/backend"
@@ -168,6 +169,10 @@ func serveGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	// The HTTP/2 the gateway serves with, floors included.
+	if err := server.ConfigureHTTP2(srv); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "listening", ln.Addr())
 	go func() {
 		<-ctx.Done()
