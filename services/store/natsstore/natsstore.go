@@ -225,12 +225,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 
 // openWhenReady calls open until it succeeds, fails for good, or ctx
 // ends: a cluster that has just formed (or is electing a leader) answers
-// "unavailable" for a while before it can create a replicated stream, and
-// a service started with it should wait for it rather than exit.
+// "unavailable", or has no peers online to place a replicated stream on,
+// for a while before it can create one, and a service started with it
+// should wait for it rather than exit.
 func (s *Store) openWhenReady(ctx context.Context) error {
 	for {
 		err := s.open(ctx)
-		if err == nil || !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+		if err == nil || !(errors.Is(err, store.ErrUnavailable) || isPlacement(err)) || ctx.Err() != nil {
 			return err
 		}
 		s.cfg.logger.Info("natsstore: waiting for JetStream", "err", err)
@@ -276,14 +277,27 @@ func (s *Store) open(ctx context.Context) error {
 	return s.startWatch(ctx)
 }
 
+// The JetStream API's codes for a stream it cannot place on enough
+// servers: no suitable peers (some are offline, or too few have
+// JetStream), insufficient resources.
+const (
+	errCodeNoPeers     jetstream.ErrorCode = 10005
+	errCodeNoPlacement jetstream.ErrorCode = 10074
+)
+
+func isPlacement(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == errCodeNoPeers || api.ErrorCode == errCodeNoPlacement)
+}
+
 // openError explains the errors Open meets most.
 func (s *Store) openError(err error) error {
 	var api *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return fmt.Errorf("natsstore: JetStream is not enabled on the NATS server (add a jetstream block to its config): %w", err)
-	case errors.As(err, &api) && api.ErrorCode == 10074: // insufficient resources / no suitable peers
-		return fmt.Errorf("natsstore: the NATS cluster cannot keep %d replicas (fewer servers with JetStream?): %w", s.cfg.replicas, err)
+	case isPlacement(err):
+		return fmt.Errorf("natsstore: the NATS cluster cannot keep %d replicas now (fewer servers with JetStream up?): %w", s.cfg.replicas, err)
 	case errors.As(err, &api) && api.Code == 500 && s.cfg.replicas > 1:
 		return fmt.Errorf("natsstore: %d replicas need a NATS cluster of at least %d servers with JetStream: %w", s.cfg.replicas, s.cfg.replicas, err)
 	}

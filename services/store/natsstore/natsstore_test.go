@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -354,5 +355,23 @@ func TestOpenGivesUpAtTheDeadline(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open without a quorum: %v, want ErrUnavailable", err)
+	}
+}
+
+// More replicas than the servers can hold: Open waits (peers may be on
+// their way) and then says what is wrong.
+func TestOpenTooManyReplicas(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	st, err := natsstore.Open(ctx, srv.URL, natsstore.WithPrefix("many"), natsstore.WithReplicas(3),
+		natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
+	if err == nil {
+		st.Close()
+		t.Fatal("Open with 3 replicas on one server succeeded")
+	}
+	if !strings.Contains(err.Error(), "3 replicas") {
+		t.Fatalf("Open with 3 replicas on one server: %v, want a message naming the replicas", err)
 	}
 }
