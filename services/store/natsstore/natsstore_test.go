@@ -318,8 +318,7 @@ func TestOpenWaitsForJetStream(t *testing.T) {
 	}
 	opened := make(chan result, 1)
 	go func() {
-		st, err := natsstore.Open(ctx, c.URL(), natsstore.WithPrefix("wait"), natsstore.WithReplicas(3),
-			natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
+		st, err := openR3(ctx, c.URL(), "wait")
 		opened <- result{st, err}
 	}()
 	select {
@@ -339,39 +338,41 @@ func TestOpenWaitsForJetStream(t *testing.T) {
 	}
 }
 
-// Open gives up when the caller's deadline passes, with ErrUnavailable.
-func TestOpenGivesUpAtTheDeadline(t *testing.T) {
+// Open gives up when the caller's deadline passes, saying why: no quorum
+// (ErrUnavailable), or more replicas than the servers can hold, which it
+// waits out too (peers may be on their way).
+func TestOpenFailsAtTheDeadline(t *testing.T) {
 	t.Parallel()
-	c := natstest.StartCluster(t, 3)
-	c.Servers[1].Kill()
-	c.Servers[2].Kill()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	st, err := natsstore.Open(ctx, c.URL(), natsstore.WithPrefix("late"), natsstore.WithReplicas(3),
-		natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
-	if err == nil {
-		st.Close()
-		t.Fatal("Open without a quorum succeeded")
-	}
-	if !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("Open without a quorum: %v, want ErrUnavailable", err)
+	for _, tc := range []struct {
+		name    string
+		servers int // of which all but one are killed
+		want    func(error) bool
+	}{
+		{"no quorum", 3, func(err error) bool { return errors.Is(err, store.ErrUnavailable) }},
+		{"3 replicas on one server", 1, func(err error) bool { return strings.Contains(err.Error(), "3 replicas") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := natstest.StartCluster(t, tc.servers)
+			for _, srv := range c.Servers[1:] {
+				srv.Kill()
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			st, err := openR3(ctx, c.URL(), "late")
+			if err == nil {
+				st.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !tc.want(err) {
+				t.Fatalf("Open: %v", err)
+			}
+		})
 	}
 }
 
-// More replicas than the servers can hold: Open waits (peers may be on
-// their way) and then says what is wrong.
-func TestOpenTooManyReplicas(t *testing.T) {
-	t.Parallel()
-	srv := natstest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	st, err := natsstore.Open(ctx, srv.URL, natsstore.WithPrefix("many"), natsstore.WithReplicas(3),
+// openR3 opens a store with three replicas that tries every 500 ms.
+func openR3(ctx context.Context, url, prefix string) (*natsstore.Store, error) {
+	return natsstore.Open(ctx, url, natsstore.WithPrefix(prefix), natsstore.WithReplicas(3),
 		natsstore.WithPruneInterval(0), natsstore.WithTimeout(500*time.Millisecond))
-	if err == nil {
-		st.Close()
-		t.Fatal("Open with 3 replicas on one server succeeded")
-	}
-	if !strings.Contains(err.Error(), "3 replicas") {
-		t.Fatalf("Open with 3 replicas on one server: %v, want a message naming the replicas", err)
-	}
 }
