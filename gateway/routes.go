@@ -132,7 +132,7 @@ func (r *Routes) Register(ctx context.Context, sd protoreflect.ServiceDescriptor
 			retry = g.cfg.retry
 		}
 		for _, tmpl := range rt.Templates {
-			s := &streamRoute{g: g, routes: r, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry, share: g.shareOf(rt)}
+			s := newStreamRoute(&streamRoute{g: g, routes: r, rt: rt, mapper: mapper, conn: conn, template: tmpl, retry: retry, share: g.shareOf(rt)})
 			// Registered after the REST handlers, so this one wins.
 			if err := r.mux.HandlePath(http.MethodGet, tmpl, s.serve); err != nil {
 				return fmt.Errorf("gateway: %s: %w", rt.FullMethod, err)

@@ -39,6 +39,21 @@ type streamRoute struct {
 	// msgs recycles response messages across the route's streams: no
 	// allocation per message, and nothing held per idle stream.
 	msgs sync.Pool
+	// hooks are the relay's callbacks, made once for the route rather
+	// than for each of its streams.
+	hooks relay.Config
+}
+
+// newStreamRoute fills in s's hooks.
+func newStreamRoute(s *streamRoute) *streamRoute {
+	g, obs := s.g, s.g.cfg.observer
+	s.hooks = relay.Config{
+		NewMessage:     s.newMessage,
+		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
+		ReconnectRetry: func() time.Duration { return s.retry + jitter(g.cfg.reconnectJitter) },
+		OnWrite:        func(p relay.Progress) { obs.StreamProgress(s.template, p) },
+	}
+	return s
 }
 
 var streamDesc = &grpc.StreamDesc{ServerStreams: true}
@@ -141,11 +156,10 @@ func (s *streamRoute) admitCall(w http.ResponseWriter, r *http.Request, pathPara
 	if g.cfg.maxLifetime > 0 {
 		deadline = c.start.Add(g.cfg.maxLifetime - jitter(g.cfg.lifetimeJitter))
 	}
-	obs := g.cfg.observer
 	c.cfg = relay.Config{
 		Mapper:         s.mapper,
-		NewMessage:     s.newMessage,
-		ReleaseMessage: func(m proto.Message) { s.msgs.Put(m) },
+		NewMessage:     s.hooks.NewMessage,
+		ReleaseMessage: s.hooks.ReleaseMessage,
 		Retry:          s.retry,
 		Heartbeat:      g.cfg.heartbeat,
 		HeaderWait:     g.cfg.headerWait,
@@ -154,14 +168,12 @@ func (s *streamRoute) admitCall(w http.ResponseWriter, r *http.Request, pathPara
 		Revoked:        c.revoked,
 		Deadline:       deadline,
 		Drain:          g.draining.Done(),
-		ReconnectRetry: func() time.Duration {
-			return s.retry + jitter(g.cfg.reconnectJitter)
-		},
-		Queue:      g.cfg.queue,
-		QueueBytes: g.cfg.queueBytes,
-		OnWrite:    func(p relay.Progress) { obs.StreamProgress(s.template, p) },
-		Clock:      g.cfg.clock,
-		Logger:     g.cfg.logger,
+		ReconnectRetry: s.hooks.ReconnectRetry,
+		Queue:          g.cfg.queue,
+		QueueBytes:     g.cfg.queueBytes,
+		OnWrite:        s.hooks.OnWrite,
+		Clock:          g.cfg.clock,
+		Logger:         g.cfg.logger,
 	}
 	return c
 }

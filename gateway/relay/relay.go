@@ -46,7 +46,9 @@ type Stream interface {
 	RecvMsg(m any) error
 }
 
-// Config holds everything one pump needs besides the stream.
+// Config holds everything one pump needs besides the stream. Serve,
+// ServeFeed and Answer read it until they return: leave it unchanged
+// meanwhile.
 type Config struct {
 	// Mapper turns messages into events.
 	Mapper *mapping.Mapper
@@ -234,7 +236,7 @@ var ErrEvicted = errors.New("relay: client too slow, evicted")
 
 type pump struct {
 	ctx    context.Context
-	cfg    Config
+	cfg    *Config // read only
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	res    Result
@@ -250,26 +252,32 @@ type pump struct {
 	stall *stallTimer
 }
 
-// newPump returns a pump writing to w with a copy of cfg, its defaults
-// filled in; cfg itself is not modified.
+// newPump returns a pump writing to w with cfg, which it does not modify
+// and the caller keeps unchanged while the pump runs. A cfg that leaves a
+// default unset is copied with the default filled in; one that sets them
+// all (the gateway's) is shared, as thousands of idle streams would hold
+// a copy each.
 //
 //go:noinline
-func newPump(ctx context.Context, w http.ResponseWriter, c *Config) *pump {
-	cfg := *c
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = DefaultHeartbeat
-	}
-	if cfg.HeaderWait <= 0 {
-		cfg.HeaderWait = DefaultHeaderWait
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
-	}
-	if cfg.QueueBytes <= 0 {
-		cfg.QueueBytes = DefaultQueueBytes
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
+func newPump(ctx context.Context, w http.ResponseWriter, cfg *Config) *pump {
+	if cfg.Heartbeat <= 0 || cfg.HeaderWait <= 0 || cfg.Queue <= 0 || cfg.QueueBytes <= 0 || cfg.Clock == nil {
+		c := *cfg
+		if c.Heartbeat <= 0 {
+			c.Heartbeat = DefaultHeartbeat
+		}
+		if c.HeaderWait <= 0 {
+			c.HeaderWait = DefaultHeaderWait
+		}
+		if c.Queue <= 0 {
+			c.Queue = DefaultQueue
+		}
+		if c.QueueBytes <= 0 {
+			c.QueueBytes = DefaultQueueBytes
+		}
+		if c.Clock == nil {
+			c.Clock = clockwork.NewRealClock()
+		}
+		cfg = &c
 	}
 	p := &pump{ctx: ctx, cfg: cfg, w: w, rc: http.NewResponseController(w), first: true, logger: cfg.Logger}
 	if p.logger == nil {
@@ -722,7 +730,7 @@ func (p *pump) report() {
 // makes EventSource give up for good, this makes it come back after retry,
 // perhaps to another instance.
 func SendReconnect(w http.ResponseWriter, retry time.Duration) {
-	p := &pump{w: w, rc: http.NewResponseController(w), cfg: Config{Retry: retry, Clock: clockwork.NewRealClock()}}
+	p := &pump{w: w, rc: http.NewResponseController(w), cfg: &Config{Retry: retry, Clock: clockwork.NewRealClock()}}
 	if p.commit() {
 		p.reconnect()
 	}
