@@ -71,7 +71,9 @@ func (s *streamRoute) newMessage() proto.Message {
 // admission, the header write) return before the stream settles, and the
 // stack of an idle stream stays at the size net/http's own handlers need.
 type call struct {
-	ctx       context.Context
+	ctx context.Context
+	// cancel ends the upstream call of a stream of its own; a browser of
+	// a shared upstream has none.
 	cancel    context.CancelFunc
 	req       proto.Message
 	lastID    string
@@ -143,9 +145,10 @@ func (s *streamRoute) admitCall(w http.ResponseWriter, r *http.Request, pathPara
 	if lastID != "" && s.rt.LastEventIDField == nil {
 		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, lastID)
 	}
-	// Cancelled whenever the stream ends: that ends the upstream call.
-	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.undo = append(c.undo, c.cancel)
+	// The upstream call of a stream of its own gets a context the stream
+	// cancels as it ends (see relay); a browser of a shared upstream
+	// needs none, and an idle one would hold it for its whole life.
+	c.ctx = ctx
 
 	if rv := g.cfg.revocations; rv != nil && principal.Session != "" {
 		var stop func()
@@ -201,6 +204,9 @@ func (s *streamRoute) relay(w http.ResponseWriter, r *http.Request, c *call) rel
 			return res
 		}
 	}
+	// Cancelled whenever the stream ends: that ends the upstream call.
+	c.ctx, c.cancel = context.WithCancel(c.ctx)
+	defer c.cancel()
 	stream := s.openOffStack(c.ctx, c.req)
 	if !c.sse {
 		return s.relayNDJSON(w, r, c, stream)
