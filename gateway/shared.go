@@ -127,7 +127,11 @@ func (s *streamRoute) serveShared(w http.ResponseWriter, c *call) (relay.Result,
 //
 //go:noinline
 func (s *streamRoute) checkAccess(w http.ResponseWriter, c *call) (relay.Result, bool) {
-	pctx, cancel := context.WithCancel(c.ctx)
+	ctx, err := s.upstreamContext(w, c)
+	if err != nil {
+		return relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}, true
+	}
+	pctx, cancel := context.WithCancel(ctx)
 	stream := s.openOffStack(pctx, c.req)
 	h, err := relay.AwaitHeader(c.ctx, stream, s.g.cfg.headerWait, s.g.cfg.clock)
 	switch {

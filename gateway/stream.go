@@ -71,7 +71,8 @@ func (s *streamRoute) newMessage() proto.Message {
 // admission, the header write) return before the stream settles, and the
 // stack of an idle stream stays at the size net/http's own handlers need.
 type call struct {
-	ctx context.Context
+	ctx context.Context // the request's
+	r   *http.Request
 	// cancel ends the upstream call of a stream of its own; a browser of
 	// a shared upstream has none.
 	cancel    context.CancelFunc
@@ -135,20 +136,11 @@ func (s *streamRoute) admitCall(w http.ResponseWriter, r *http.Request, pathPara
 	c.start = g.cfg.clock.Now()
 	c.info = StreamInfo{Route: s.template, Method: s.rt.FullMethod, Subject: principal.Subject, Context: r.Context(), NDJSON: !c.sse}
 
-	ctx, err := runtime.AnnotateContext(r.Context(), s.routes.mux, r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
-	if err != nil {
-		c.info.Result = relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
-		httperr.Write(w, codes.InvalidArgument, err.Error())
-		s.endCall(c)
-		return nil
-	}
-	if lastID != "" && s.rt.LastEventIDField == nil {
-		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, lastID)
-	}
-	// The upstream call of a stream of its own gets a context the stream
-	// cancels as it ends (see relay); a browser of a shared upstream
-	// needs none, and an idle one would hold it for its whole life.
-	c.ctx = ctx
+	// The context of the browser's upstream call, if it makes one, comes
+	// later (upstreamContext): a browser of a shared upstream makes none,
+	// or only its access check, and an idle one would hold the metadata
+	// for its whole life.
+	c.ctx, c.r = r.Context(), r
 
 	if rv := g.cfg.revocations; rv != nil && principal.Session != "" {
 		var stop func()
@@ -204,14 +196,34 @@ func (s *streamRoute) relay(w http.ResponseWriter, r *http.Request, c *call) rel
 			return res
 		}
 	}
+	ctx, err := s.upstreamContext(w, c)
+	if err != nil {
+		return relay.Result{Outcome: relay.Refused, Code: codes.InvalidArgument}
+	}
 	// Cancelled whenever the stream ends: that ends the upstream call.
-	c.ctx, c.cancel = context.WithCancel(c.ctx)
+	c.ctx, c.cancel = context.WithCancel(ctx)
 	defer c.cancel()
 	stream := s.openOffStack(c.ctx, c.req)
 	if !c.sse {
 		return s.relayNDJSON(w, r, c, stream)
 	}
 	return relay.Serve(c.ctx, w, stream, &c.cfg)
+}
+
+// upstreamContext is the context of an upstream call on behalf of c's
+// browser: grpc-gateway's metadata (the identity token, the request id,
+// the forwarded headers), and the resume point when the request has no
+// field for it. It answers the request itself when that fails.
+func (s *streamRoute) upstreamContext(w http.ResponseWriter, c *call) (context.Context, error) {
+	ctx, err := runtime.AnnotateContext(c.ctx, s.routes.mux, c.r, s.rt.FullMethod, runtime.WithHTTPPathPattern(s.template))
+	if err != nil {
+		httperr.Write(w, codes.InvalidArgument, err.Error())
+		return nil, err
+	}
+	if c.lastID != "" && s.rt.LastEventIDField == nil {
+		ctx = metadata.AppendToOutgoingContext(ctx, resume.MetadataKey, c.lastID)
+	}
+	return ctx, nil
 }
 
 // relayNDJSON serves the stream as NDJSON, which has no reconnect

@@ -361,18 +361,20 @@ func TestRoutingErrors(t *testing.T) {
 	srv := startGateway(t, startBackend(t, b), nil)
 	tests := []struct {
 		path       string
+		header     http.Header
 		wantStatus int
 		wantCode   string
 	}{
-		{"/v1/nothing", 404, "NOT_FOUND"},
-		{"/v1/jobs/j1/events?afterId=x", 400, "INVALID_ARGUMENT"},
-		{"/v1/jobs/j1/events?follow=maybe", 204, ""}, // unknown parameters are ignored, as grpc-gateway does
-		{"/v1/logs/x/events?follow=maybe", 400, "INVALID_ARGUMENT"},
-		{"/v1/jobs/nope", 404, "NOT_FOUND"}, // a unary REST route, error from the backend
+		{"/v1/nothing", nil, 404, "NOT_FOUND"},
+		{"/v1/jobs/j1/events?afterId=x", nil, 400, "INVALID_ARGUMENT"},
+		{"/v1/jobs/j1/events?follow=maybe", nil, 204, ""}, // unknown parameters are ignored, as grpc-gateway does
+		{"/v1/logs/x/events?follow=maybe", nil, 400, "INVALID_ARGUMENT"},
+		{"/v1/jobs/j1/events", http.Header{"Grpc-Timeout": {"forever"}}, 400, "INVALID_ARGUMENT"}, // before the upstream call
+		{"/v1/jobs/nope", nil, 404, "NOT_FOUND"},                                                  // a unary REST route, error from the backend
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			resp, _ := stream(t, t.Context(), srv.URL+tt.path, nil)
+			resp, _ := stream(t, t.Context(), srv.URL+tt.path, tt.header)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
