@@ -102,7 +102,7 @@ type DB struct {
 
 	mu      sync.Mutex
 	closed  bool
-	waiters map[string]chan struct{} // ns + "\x00" + name -> closed at the next change
+	waiters Waiters // ns + "\x00" + name
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -143,7 +143,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	d := &DB{db: db, cfg: cfg, waiters: make(map[string]chan struct{}), stop: stop}
+	d := &DB{db: db, cfg: cfg, stop: stop}
 	if cfg.pruneInterval > 0 {
 		d.wg.Go(func() { d.pruneLoop(ctx) })
 	}
@@ -159,11 +159,8 @@ func (d *DB) Close() error {
 		return nil
 	}
 	d.closed = true
-	for k, ch := range d.waiters {
-		close(ch)
-		delete(d.waiters, k)
-	}
 	d.mu.Unlock()
+	d.waiters.Close()
 	d.stop()
 	d.wg.Wait()
 	if err := d.db.Close(); err != nil {
@@ -406,31 +403,10 @@ func (d *DB) Read(_ context.Context, ns, name string, after uint64, limit int) (
 
 // Changed implements Streams.
 func (d *DB) Changed(ns, name string) <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	key := ns + "\x00" + name
-	ch, ok := d.waiters[key]
-	if !ok {
-		ch = make(chan struct{})
-		d.waiters[key] = ch
-	}
-	return ch
+	return d.waiters.Wait(ns + "\x00" + name)
 }
 
-func (d *DB) notify(ns, name string) {
-	key := ns + "\x00" + name
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if ch, ok := d.waiters[key]; ok {
-		close(ch)
-		delete(d.waiters, key)
-	}
-}
+func (d *DB) notify(ns, name string) { d.waiters.Notify(ns + "\x00" + name) }
 
 // Prune applies the retention to finished streams of every namespace now and
 // returns how many streams it removed. The store also prunes in the

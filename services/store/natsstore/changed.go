@@ -72,39 +72,12 @@ func (s *Store) changed(msg jetstream.Msg) {
 
 // Changed implements store.Streams.
 func (s *Store) Changed(ns, name string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	key := metaKey(ns, name)
-	ch, ok := s.waiters[key]
-	if !ok {
-		ch = make(chan struct{})
-		s.waiters[key] = ch
-	}
-	return ch
+	return s.waiters.Wait(metaKey(ns, name))
 }
 
-func (s *Store) notify(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.waiters[key]; ok {
-		close(ch)
-		delete(s.waiters, key)
-	}
-}
+func (s *Store) notify(key string) { s.waiters.Notify(key) }
 
-func (s *Store) wakeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, ch := range s.waiters {
-		close(ch)
-		delete(s.waiters, k)
-	}
-}
+func (s *Store) wakeAll() { s.waiters.NotifyAll() }
 
 // metaKey is a stream's key in the bucket.
 func metaKey(ns, name string) string { return "s." + token(ns) + "." + token(name) }
@@ -126,13 +99,7 @@ func (s *Store) checkLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		keys := make([]string, 0, len(s.waiters))
-		for key := range s.waiters {
-			keys = append(keys, key)
-		}
-		s.mu.Unlock()
-		for _, key := range keys {
+		for _, key := range s.waiters.Keys() {
 			cctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 			msg, err := s.kv.GetLastMsgForSubject(cctx, s.kvPre+key)
 			cancel()

@@ -126,7 +126,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	closed   bool
-	waiters  map[string]chan struct{} // meta key -> closed at the next change
+	waiters  store.Waiters // by meta key
 	nsStream map[string]jetstream.Stream
 	tails    map[string]tail // subject -> its newest event known
 	metas    map[string]*known
@@ -179,7 +179,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg, kvPre: "$KV." + cfg.prefix + ".",
-		waiters: make(map[string]chan struct{}), nsStream: make(map[string]jetstream.Stream), tails: make(map[string]tail),
+		nsStream: make(map[string]jetstream.Stream), tails: make(map[string]tail),
 		metas: make(map[string]*known), flights: make(map[string]*flight), lagged: make(map[string]*lagged),
 		cache: newCache(cfg.cacheBytes),
 	}
@@ -313,11 +313,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	for k, ch := range s.waiters {
-		close(ch)
-		delete(s.waiters, k)
-	}
 	s.mu.Unlock()
+	s.waiters.Close()
 	s.stop()
 	s.wg.Wait()
 	if s.watch != nil {

@@ -335,7 +335,7 @@ func (s *Store) knownLocked(key string) *known {
 	if len(s.metas) >= maxKnown {
 		old := time.Now().Add(-time.Minute)
 		for key, k := range s.metas {
-			if _, waited := s.waiters[key]; !waited && k.at.Before(old) {
+			if !s.waiters.Waited(key) && k.at.Before(old) {
 				delete(s.metas, key)
 			}
 		}
