@@ -482,6 +482,11 @@ func (p *pump) loop(ctx context.Context, q *Queue) Result {
 
 	heartbeat := p.cfg.Clock.NewTimer(p.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	defer func() {
+		if p.stall != nil {
+			p.stall.stop()
+		}
+	}()
 	expired, stopExpiry := p.timerAt(p.cfg.Expiry)
 	defer stopExpiry()
 	lifetime, stopLifetime := p.timerAt(p.cfg.Deadline)
